@@ -1,0 +1,392 @@
+import NIOCore
+
+/// The yamux session: the last handler of a byte-stream channel (TCP, TLS, WebSocket: it
+/// never knows which), exposing every stream as a child `Channel`.
+///
+/// Inbound bytes are cut into frames and dispatched inline to the streams (no extra pipeline
+/// hop per frame). Outbound, streams hand frames to the session, which writes header and
+/// payload as two buffers (one vectored write, no copy) and flushes once per burst: at the end
+/// of the parent's read burst when the write happened inside it, else at once.
+///
+/// A protocol violation by the peer is a session error: GoAway(protocol error), the error is
+/// passed down the parent pipeline (so the owner can log it), and the channel closes. A stream
+/// error resets that stream only.
+///
+/// Everything about it lives on its channel's event loop, and so do its streams: call it there.
+public final class MuxSessionHandler {
+    /// Sets up a new stream's pipeline before it becomes active.
+    public typealias StreamInitializer = @Sendable (Channel) -> EventLoopFuture<Void>
+
+    /// Events fired down the parent pipeline, for the session's owner.
+    public enum Event: Sendable, Equatable {
+        /// The peer sent GoAway: no new streams, open ones continue.
+        case goAwayReceived(code: UInt32)
+        /// A keepalive ping came back after this round trip.
+        case pingAnswered(rtt: TimeAmount)
+    }
+
+    public let configuration: MuxConfiguration
+    private let inboundStreamInitializer: StreamInitializer?
+    private var ids: StreamIDSpace
+    private var streams: [UInt32: MuxStream] = [:]
+    private let decoder: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    private var context: ChannelHandlerContext?
+    /// Kept after removal so late callers get a failed future rather than a crash.
+    private var eventLoop: EventLoop?
+
+    private var sentGoAway = false
+    private var receivedGoAway = false
+    private var closed = false
+
+    /// Inside the parent's read burst: flushes and readCompletes wait for its end.
+    private(set) var isInReadBurst = false
+    private var needsFlush = false
+    private var streamsNeedingReadComplete: [MuxStream] = []
+
+    private var nextPingID: UInt32 = 1
+    private var pendingPings: [UInt32: (sent: NIODeadline, promise: EventLoopPromise<TimeAmount>?)] = [:]
+    private var heardFromPeer = false
+    private var missedKeepAlives = 0
+    private var keepAliveTask: Scheduled<Void>?
+
+    /// - Parameters:
+    ///   - configuration: role (which stream ids this side opens), windows, keepalive.
+    ///   - inboundStreamInitializer: sets up streams the peer opens; nil refuses them all.
+    public init(configuration: MuxConfiguration, inboundStreamInitializer: StreamInitializer?) {
+        self.configuration = configuration
+        self.inboundStreamInitializer = inboundStreamInitializer
+        self.ids = StreamIDSpace(role: configuration.role)
+        let largestFrame = max(Int(configuration.maximumWindow), Int(ReceiveWindow.initial))
+        self.decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(maximumDataLength: largestFrame))
+    }
+
+    /// How many streams the session holds (open, or closing on the wire).
+    public var streamCount: Int { self.streams.count }
+
+    var isParentWritable: Bool { self.context?.channel.isWritable ?? false }
+}
+
+// MARK: - Public operations
+
+extension MuxSessionHandler {
+    /// Opens a stream to the peer. The SYN goes out at once; the returned channel is active
+    /// once `initializer` has run, and may be written before the peer acknowledges.
+    /// Call on the session's event loop.
+    public func openStream(initializer: StreamInitializer? = nil) -> EventLoopFuture<Channel> {
+        let promise = self.loop.makePromise(of: Channel.self)
+        self.openStream0(initializer: initializer, promise: promise)
+        return promise.futureResult
+    }
+
+    private func openStream0(initializer: StreamInitializer?, promise: EventLoopPromise<Channel>) {
+        guard let context = self.context, !self.closed else {
+            return promise.fail(MuxError.sessionClosed)
+        }
+        guard !self.sentGoAway, !self.receivedGoAway else {
+            return promise.fail(MuxError.goAway(GoAwayCode.normal.rawValue))
+        }
+        guard self.streams.count < self.configuration.maximumStreams else {
+            return promise.fail(MuxError.tooManyStreams(self.configuration.maximumStreams))
+        }
+        guard let id = self.ids.allocate() else {
+            return promise.fail(MuxError.streamIDsExhausted)
+        }
+        let stream = MuxStream(
+            id: id, state: .outbound(), session: self, parent: context.channel,
+            maximumWindow: self.configuration.maximumWindow
+        )
+        self.streams[id] = stream
+        stream.sendOpeningFrame()
+        self.flushIfNeeded()
+        stream.configure(initializer: initializer, promise: promise)
+    }
+
+    /// Measures the round trip to the peer with a ping. Call on the session's event loop.
+    public func ping() -> EventLoopFuture<TimeAmount> {
+        let promise = self.loop.makePromise(of: TimeAmount.self)
+        self.sendPing(promise: promise)
+        return promise.futureResult
+    }
+
+    /// Graceful shutdown: the peer may open no more streams, open ones run to their end, then
+    /// the session's channel closes. Call on the session's event loop.
+    public func goAway() {
+        self.loop.preconditionInEventLoop()
+        guard !self.sentGoAway, !self.closed else { return }
+        self.sentGoAway = true
+        self.writeFrame(.goAway, flags: [], streamID: 0, length: GoAwayCode.normal.rawValue, payload: nil, promise: nil)
+        self.flushIfNeeded()
+        self.closeIfDrained()
+    }
+
+    /// The event loop of the session's channel; the handler must have been added to a pipeline.
+    private var loop: EventLoop {
+        guard let loop = self.eventLoop else {
+            preconditionFailure("MuxSessionHandler used before it was added to a channel pipeline")
+        }
+        loop.preconditionInEventLoop()
+        return loop
+    }
+}
+
+// MARK: - Called by streams
+
+extension MuxSessionHandler {
+    /// Writes one frame: header, then payload as its own buffer. Not flushed here.
+    func writeFrame(
+        _ kind: Frame.Kind, flags: Frame.Flags, streamID: UInt32, length: UInt32,
+        payload: ByteBuffer?, promise: EventLoopPromise<Void>?
+    ) {
+        guard let context = self.context, !self.closed else {
+            promise?.fail(MuxError.sessionClosed)
+            return
+        }
+        var header = context.channel.allocator.buffer(capacity: Frame.headerSize)
+        header.writeFrameHeader(kind: kind, flags: flags, streamID: streamID, length: length)
+        if let payload {
+            context.write(NIOAny(header), promise: nil)
+            context.write(NIOAny(payload), promise: promise)
+        } else {
+            context.write(NIOAny(header), promise: promise)
+        }
+        self.needsFlush = true
+    }
+
+    /// Flushes now, or at the end of the current read burst.
+    func flushIfNeeded() {
+        guard self.needsFlush, !self.isInReadBurst, let context = self.context else { return }
+        self.needsFlush = false
+        context.flush()
+    }
+
+    func streamNeedsReadComplete(_ stream: MuxStream) {
+        self.streamsNeedingReadComplete.append(stream)
+    }
+
+    /// Forgets a stream once it is finished both as a channel and on the wire.
+    func streamMayHaveFinished(_ stream: MuxStream) {
+        guard stream.isFinished, self.streams[stream.id] === stream else { return }
+        self.streams.removeValue(forKey: stream.id)
+        self.closeIfDrained()
+    }
+
+    private func closeIfDrained() {
+        guard self.sentGoAway, self.streams.isEmpty, !self.closed, let context = self.context else { return }
+        self.flushIfNeeded()
+        context.close(promise: nil)
+    }
+}
+
+// MARK: - ChannelHandler
+
+extension MuxSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = Never
+    public typealias OutboundIn = Never
+    public typealias OutboundOut = ByteBuffer
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        self.eventLoop = context.eventLoop
+        if context.channel.isActive { self.startKeepAlive(context: context) }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.shutDown(error: MuxError.sessionClosed)
+        self.context = nil
+    }
+
+    public func channelActive(context: ChannelHandlerContext) {
+        self.startKeepAlive(context: context)
+        context.fireChannelActive()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.shutDown(error: MuxError.sessionClosed)
+        context.fireChannelInactive()
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closed else { return }
+        self.isInReadBurst = true
+        self.heardFromPeer = true
+        do {
+            try self.decoder.process(buffer: self.unwrapInboundIn(data)) { frame in
+                try self.handle(frame)
+            }
+        } catch {
+            self.sessionFailed(error, context: context)
+        }
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        self.isInReadBurst = false
+        // Streams may write (window updates, echoes) while completing: flush after them.
+        let completing = self.streamsNeedingReadComplete
+        self.streamsNeedingReadComplete.removeAll(keepingCapacity: true)
+        for stream in completing { stream.parentReadComplete() }
+        self.flushIfNeeded()
+        context.fireChannelReadComplete()
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        for stream in self.streams.values { stream.parentWritabilityChanged() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        // A transport error: the session cannot go on.
+        self.shutDown(error: error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+}
+
+// MARK: - Inbound frames
+
+extension MuxSessionHandler {
+    private func handle(_ frame: Frame) throws {
+        switch frame.kind {
+        case .data, .windowUpdate:
+            guard frame.streamID != 0 else { throw MuxError.invalidSessionFrame(frame) }
+            try self.handleStreamFrame(frame)
+        case .ping:
+            guard frame.streamID == 0 else { throw MuxError.invalidSessionFrame(frame) }
+            self.handlePing(frame)
+        case .goAway:
+            guard frame.streamID == 0 else { throw MuxError.invalidSessionFrame(frame) }
+            try self.handleGoAway(code: frame.length)
+        }
+    }
+
+    private func handleStreamFrame(_ frame: Frame) throws {
+        let streams = self.streams
+        let lookup = try self.ids.lookup(frame.streamID, flags: frame.flags) { streams[$0] != nil }
+        let stream: MuxStream
+        switch lookup {
+        case .finished:
+            return  // in flight when we closed it: drop
+        case .live:
+            stream = self.streams[frame.streamID]!
+        case .opening:
+            guard let opened = self.acceptStream(frame.streamID) else { return }
+            stream = opened
+        }
+        do {
+            if frame.kind == .data {
+                try stream.receiveData(frame.payload, flags: frame.flags.subtracting(.syn))
+            } else {
+                try stream.receiveWindowUpdate(delta: frame.length, flags: frame.flags.subtracting(.syn))
+            }
+        } catch {
+            // Data or FIN after the peer's own FIN breaks that stream, not the session.
+            guard !error.isSessionError || error.code == .unexpectedFlags else { throw error }
+            stream.reset(error: error)
+        }
+        self.streamMayHaveFinished(stream)
+    }
+
+    /// A SYN from the peer: a new stream, or RST when we are going away or full.
+    private func acceptStream(_ id: UInt32) -> MuxStream? {
+        guard let context = self.context else { return nil }
+        guard !self.sentGoAway, let initializer = self.inboundStreamInitializer,
+            self.streams.count < self.configuration.maximumStreams
+        else {
+            self.writeFrame(.windowUpdate, flags: .rst, streamID: id, length: 0, payload: nil, promise: nil)
+            return nil
+        }
+        let stream = MuxStream(
+            id: id, state: .inbound(), session: self, parent: context.channel,
+            maximumWindow: self.configuration.maximumWindow
+        )
+        self.streams[id] = stream
+        stream.sendOpeningFrame()
+        stream.configure(initializer: initializer, promise: nil)
+        return stream
+    }
+
+    private func handlePing(_ frame: Frame) {
+        if frame.flags.contains(.syn) {
+            self.writeFrame(.ping, flags: .ack, streamID: 0, length: frame.length, payload: nil, promise: nil)
+        } else if frame.flags.contains(.ack), let pending = self.pendingPings.removeValue(forKey: frame.length) {
+            let rtt = NIODeadline.now() - pending.sent
+            pending.promise?.succeed(rtt)
+            self.context?.fireUserInboundEventTriggered(Event.pingAnswered(rtt: rtt))
+        }
+    }
+
+    private func handleGoAway(code: UInt32) throws {
+        guard code == GoAwayCode.normal.rawValue else { throw MuxError.goAway(code) }
+        self.receivedGoAway = true
+        self.context?.fireUserInboundEventTriggered(Event.goAwayReceived(code: code))
+    }
+}
+
+// MARK: - Keepalive and shutdown
+
+extension MuxSessionHandler {
+    private func sendPing(promise: EventLoopPromise<TimeAmount>?) {
+        guard !self.closed else {
+            promise?.fail(MuxError.sessionClosed)
+            return
+        }
+        let id = self.nextPingID
+        self.nextPingID &+= 1
+        self.pendingPings[id] = (.now(), promise)
+        self.writeFrame(.ping, flags: .syn, streamID: 0, length: id, payload: nil, promise: nil)
+        self.flushIfNeeded()
+    }
+
+    private func startKeepAlive(context: ChannelHandlerContext) {
+        guard self.keepAliveTask == nil, self.configuration.keepAliveInterval != nil else { return }
+        self.scheduleKeepAlive(on: context.eventLoop)
+    }
+
+    /// Every interval: count it as missed if no byte came from the peer since the last one,
+    /// give up after `keepAliveMisses` in a row, else ping so that a healthy peer has something
+    /// to answer. Counting ticks (rather than comparing clocks) keeps it testable on an
+    /// EmbeddedEventLoop's virtual time.
+    private func scheduleKeepAlive(on loop: EventLoop) {
+        guard let interval = self.configuration.keepAliveInterval, !self.closed else { return }
+        self.keepAliveTask = loop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: interval) {
+            guard let context = self.context, !self.closed else { return }
+            self.missedKeepAlives = self.heardFromPeer ? 0 : self.missedKeepAlives + 1
+            self.heardFromPeer = false
+            if self.missedKeepAlives >= self.configuration.keepAliveMisses {
+                let seconds = Double(interval.nanoseconds) / 1e9 * Double(self.missedKeepAlives)
+                self.sessionFailed(MuxError.keepAliveTimeout(seconds), context: context, sendGoAway: false)
+                return
+            }
+            // Unanswered keepalive pings are forgotten: only the silence matters.
+            self.pendingPings = self.pendingPings.filter { $0.value.promise != nil }
+            self.sendPing(promise: nil)
+            self.scheduleKeepAlive(on: loop)
+        }
+    }
+
+    /// The peer broke the protocol (or went silent): tell it why, report, close.
+    private func sessionFailed(_ error: Error, context: ChannelHandlerContext, sendGoAway: Bool = true) {
+        guard !self.closed else { return }
+        if sendGoAway, let muxError = error as? MuxError, muxError.code != .goAwayReceived {
+            self.writeFrame(.goAway, flags: [], streamID: 0, length: GoAwayCode.protocolError.rawValue, payload: nil, promise: nil)
+            self.needsFlush = false
+            context.flush()
+        }
+        self.shutDown(error: error)
+        context.fireErrorCaught(error)
+        context.close(promise: nil)
+    }
+
+    /// Ends every stream and pending ping with `error`.
+    private func shutDown(error: Error) {
+        guard !self.closed else { return }
+        self.closed = true
+        self.keepAliveTask?.cancel()
+        self.keepAliveTask = nil
+        let streams = self.streams.values
+        self.streams.removeAll()
+        for stream in streams { stream.sessionClosed(error: error) }
+        for (_, pending) in self.pendingPings { pending.promise?.fail(error) }
+        self.pendingPings.removeAll()
+    }
+}

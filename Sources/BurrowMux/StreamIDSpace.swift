@@ -1,0 +1,61 @@
+/// Which stream ids each side may use, and what an inbound frame's stream id means.
+///
+/// The dialing side opens odd ids, the accepting side even ones, each increasing; 0 is the
+/// session itself. Remembering only the next id of ours and the highest id of the peer's is
+/// enough to tell a stream that was never opened (a protocol error) from one that was opened
+/// and has since closed (frames still in flight, ignored).
+public struct StreamIDSpace: Equatable, Sendable {
+    /// Which end of the connection this session is.
+    public enum Role: Sendable {
+        /// Dialed the connection: opens odd ids.
+        case dialer
+        /// Accepted the connection: opens even ids.
+        case acceptor
+    }
+
+    /// What an inbound stream frame refers to.
+    public enum Lookup: Equatable, Sendable {
+        /// A live stream.
+        case live
+        /// A new stream the peer opens with this frame.
+        case opening
+        /// A stream that was opened and has finished: drop the frame.
+        case finished
+    }
+
+    public let role: Role
+    public private(set) var nextLocalID: UInt32
+    public private(set) var highestRemoteID: UInt32 = 0
+
+    public init(role: Role) {
+        self.role = role
+        self.nextLocalID = role == .dialer ? 1 : 2
+    }
+
+    /// Whether `id` belongs to the ids this side opens.
+    public func isLocal(_ id: UInt32) -> Bool {
+        (id % 2 == 1) == (self.role == .dialer)
+    }
+
+    /// Allocates the id for a stream this side opens, or nil when the id space is used up.
+    public mutating func allocate() -> UInt32? {
+        let id = self.nextLocalID
+        guard id < UInt32.max - 1 else { return nil }
+        self.nextLocalID += 2
+        return id
+    }
+
+    /// Classifies an inbound stream frame. `isLive` tells whether the session holds the id.
+    public mutating func lookup(_ id: UInt32, flags: Frame.Flags, isLive: (UInt32) -> Bool) throws(MuxError) -> Lookup {
+        if flags.contains(.syn) {
+            guard !self.isLocal(id) else { throw MuxError.wrongParity(id) }
+            guard id > self.highestRemoteID, !isLive(id) else { throw MuxError.duplicateStream(id) }
+            self.highestRemoteID = id
+            return .opening
+        }
+        if isLive(id) { return .live }
+        let seen = self.isLocal(id) ? id < self.nextLocalID : id <= self.highestRemoteID
+        guard seen else { throw MuxError.unknownStream(id) }
+        return .finished
+    }
+}

@@ -1,0 +1,137 @@
+import NIOCore
+
+/// Joins two channels so that bytes read on one are written to the other, both ways.
+///
+/// Backpressure runs end to end: a side's `read()` is passed on only while its partner is
+/// writable, so a slow reader on one side stops reading on the other instead of buffering.
+/// Half-close passes through: EOF on one side becomes `close(mode: .output)` on the other
+/// (the channels need `allowRemoteHalfClosure`), and when one side closes, so does the other.
+///
+/// Both channels must share one event loop: the handlers call each other directly.
+public final class GlueHandler {
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    /// Our channel asked to read while the partner could not take more.
+    private var pendingRead = false
+
+    private init() {}
+
+    /// Two handlers that forward to each other: add one to each channel.
+    public static func matchedPair() -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler()
+        let second = GlueHandler()
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    /// Glues two channels on the same event loop, enabling half-closure on both. Call on that
+    /// event loop.
+    public static func glue(_ first: Channel, _ second: Channel) throws {
+        precondition(first.eventLoop === second.eventLoop, "glued channels must share an event loop")
+        first.eventLoop.preconditionInEventLoop()
+        let (a, b) = Self.matchedPair()
+        try first.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        try second.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        try first.pipeline.syncOperations.addHandler(a)
+        try second.pipeline.syncOperations.addHandler(b)
+    }
+}
+
+// The handlers of a pair are only touched on their shared event loop.
+extension GlueHandler: @unchecked Sendable {}
+
+extension GlueHandler {
+    private func partnerWrite(_ data: NIOAny) {
+        self.context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        self.context?.flush()
+    }
+
+    private func partnerWriteEOF() {
+        guard let context = self.context else { return }
+        // A channel that cannot half-close (or has already closed output) closes entirely.
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.assumeIsolatedUnsafeUnchecked().whenFailure { error in
+            if let channelError = error as? ChannelError, channelError == .outputClosed { return }
+            context.close(promise: nil)
+        }
+        context.close(mode: .output, promise: promise)
+    }
+
+    private func partnerCloseFull() {
+        self.context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        if self.pendingRead {
+            self.pendingRead = false
+            self.context?.read()
+        }
+    }
+
+    private var partnerWritable: Bool {
+        self.context?.channel.isWritable ?? false
+    }
+}
+
+extension GlueHandler: ChannelDuplexHandler {
+    public typealias InboundIn = NIOAny
+    public typealias OutboundIn = NIOAny
+    public typealias OutboundOut = NIOAny
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // The partner may have asked for a read before we could answer.
+        if context.channel.isWritable {
+            self.partner?.partnerBecameWritable()
+        }
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        self.partner = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.partner?.partnerWrite(data)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        self.partner?.partnerFlush()
+    }
+
+    public func channelInactive(context: ChannelHandlerContext) {
+        self.partner?.partnerCloseFull()
+        context.fireChannelInactive()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, case .inputClosed = event {
+            self.partner?.partnerWriteEOF()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.partner?.partnerCloseFull()
+        context.fireErrorCaught(error)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            self.partner?.partnerBecameWritable()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if let partner = self.partner, partner.partnerWritable {
+            context.read()
+        } else {
+            self.pendingRead = true
+        }
+    }
+}
