@@ -63,6 +63,9 @@ public final class MuxSessionHandler {
     /// How many streams the session holds (open, or closing on the wire).
     public var streamCount: Int { self.streams.count }
 
+    /// The channel of a stream the session holds.
+    public func stream(_ id: UInt32) -> Channel? { self.streams[id] }
+
     var isParentWritable: Bool { self.context?.channel.isWritable ?? false }
 }
 
