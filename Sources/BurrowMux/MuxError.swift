@@ -81,11 +81,11 @@ extension MuxError {
     static func invalidSessionFrame(_ frame: Frame) -> MuxError {
         MuxError(.invalidSessionFrame, "\(frame.kind) frame must use stream 0 and stream frames must not, got \(frame)")
     }
-    static func unknownStream(_ id: UInt32) -> MuxError {
-        MuxError(.unknownStream, streamID: id, "frame for a stream that was never opened")
+    static func unknownStream(_ id: UInt32, flags: Frame.Flags) -> MuxError {
+        MuxError(.unknownStream, streamID: id, "frame (flags \(flags)) for a stream that was never opened")
     }
     static func duplicateStream(_ id: UInt32) -> MuxError {
-        MuxError(.duplicateStream, streamID: id, "SYN reuses a stream id already in use or used before")
+        MuxError(.duplicateStream, streamID: id, "SYN reuses the id of a stream that is still open")
     }
     static func wrongParity(_ id: UInt32) -> MuxError {
         MuxError(.wrongStreamParity, streamID: id, "SYN with a stream id of our own parity")

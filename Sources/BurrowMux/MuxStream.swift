@@ -202,7 +202,9 @@ extension MuxStream {
             self.pipeline.fireChannelRead(buffer)
             if self.channelClosed { return }
         }
-        if let delta = self.receiveWindow.consume(delivered) {
+        // Once the peer has sent FIN it needs no more credit (and may already have forgotten
+        // the stream), so none is sent.
+        if let delta = self.receiveWindow.consume(delivered), self.state.canReceive {
             self.session.writeFrame(.windowUpdate, flags: self.state.openingFlags(), streamID: self.id, length: delta, payload: nil, promise: nil)
         }
         if inParentReadBurst {

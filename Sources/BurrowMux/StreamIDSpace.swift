@@ -1,9 +1,12 @@
 /// Which stream ids each side may use, and what an inbound frame's stream id means.
 ///
-/// The dialing side opens odd ids, the accepting side even ones, each increasing; 0 is the
-/// session itself. Remembering only the next id of ours and the highest id of the peer's is
-/// enough to tell a stream that was never opened (a protocol error) from one that was opened
-/// and has since closed (frames still in flight, ignored).
+/// The dialing side opens odd ids, the accepting side even ones, each allocating upwards; 0 is
+/// the session itself. SYNs need not *arrive* in order: hashicorp/yamux allocates ids in one
+/// goroutine and sends the SYN from another, so stream 21's SYN may overtake 19's. A SYN is
+/// therefore refused only for the wrong parity or an id that is live now. Remembering the next
+/// id of ours and the highest id of the peer's is enough to tell a frame for a stream that was
+/// never opened (a protocol error) from one for a stream that has since closed (frames still in
+/// flight, dropped).
 public struct StreamIDSpace: Equatable, Sendable {
     /// Which end of the connection this session is.
     public enum Role: Sendable {
@@ -49,13 +52,13 @@ public struct StreamIDSpace: Equatable, Sendable {
     public mutating func lookup(_ id: UInt32, flags: Frame.Flags, isLive: (UInt32) -> Bool) throws(MuxError) -> Lookup {
         if flags.contains(.syn) {
             guard !self.isLocal(id) else { throw MuxError.wrongParity(id) }
-            guard id > self.highestRemoteID, !isLive(id) else { throw MuxError.duplicateStream(id) }
-            self.highestRemoteID = id
+            guard !isLive(id) else { throw MuxError.duplicateStream(id) }
+            self.highestRemoteID = max(self.highestRemoteID, id)
             return .opening
         }
         if isLive(id) { return .live }
         let seen = self.isLocal(id) ? id < self.nextLocalID : id <= self.highestRemoteID
-        guard seen else { throw MuxError.unknownStream(id) }
+        guard seen else { throw MuxError.unknownStream(id, flags: flags) }
         return .finished
     }
 }

@@ -53,6 +53,14 @@ public final class StreamEndpoint: ChannelDuplexHandler, @unchecked Sendable {
         self.closedPromise = eventLoop.makePromise()
     }
 
+    deinit {
+        // Never added to a channel (its session died first): the futures must still end.
+        struct NeverAttached: Error {}
+        self.eofPromise.fail(NeverAttached())
+        self.sentPromise.fail(NeverAttached())
+        self.closedPromise.fail(NeverAttached())
+    }
+
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         if context.channel.isActive { self.pump() }

@@ -1,0 +1,35 @@
+import NIOCore
+
+/// Writes back everything it reads, with backpressure (reads pass only while the channel is
+/// writable), and answers the peer's EOF by half-closing.
+public final class EchoHandler: ChannelDuplexHandler, Sendable {
+    public typealias InboundIn = ByteBuffer
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        context.write(data, promise: nil)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        context.flush()
+    }
+
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            context.close(mode: .output, promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    public func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { context.read() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    public func read(context: ChannelHandlerContext) {
+        if context.channel.isWritable { context.read() }
+    }
+}
