@@ -93,6 +93,9 @@ extension MuxStream {
         let initialized = initializer?(self) ?? self.eventLoop.makeSucceededVoidFuture()
         initialized.hop(to: self.eventLoop).assumeIsolatedUnsafeUnchecked().whenComplete { result in
             switch result {
+            case .success where self.channelClosed:
+                // Reset or orphaned by the session while the initializer ran.
+                promise?.fail(MuxError.streamClosed(self.id))
             case .success:
                 self.activate()
                 promise?.succeed(self)
