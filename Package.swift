@@ -5,11 +5,16 @@ let package = Package(
     name: "Burrow",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "burrow", targets: ["burrow"]),
         .library(name: "BurrowMux", targets: ["BurrowMux"]),
         .library(name: "BurrowTransport", targets: ["BurrowTransport"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // Wire format and multiplexer: yamux frames, stream state, flow control, the session
@@ -23,6 +28,50 @@ let package = Package(
         .target(
             name: "BurrowTransport",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        // Burrow's own messages inside the mux: preamble, control messages, visitor headers,
+        // login proofs. Values only.
+        .target(
+            name: "BurrowProtocol",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // server.toml and client.toml: parsed, validated, every error with its key path.
+        .target(
+            name: "BurrowConfig",
+            dependencies: [
+                "BurrowProtocol",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+            ]
+        ),
+        // The server and client: thin policy over the mux, transports and config.
+        .target(
+            name: "BurrowCore",
+            dependencies: [
+                "BurrowMux",
+                "BurrowTransport",
+                "BurrowProtocol",
+                "BurrowConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The command line: wiring only.
+        .executableTarget(
+            name: "burrow",
+            dependencies: [
+                "BurrowCore",
+                "BurrowConfig",
+                "BurrowProtocol",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
         ),
         // Shared by the test targets: in-memory session pairs, loopback helpers, byte sinks.
         .target(

@@ -1,0 +1,150 @@
+/// `client.toml`: which server to dial, with which token, and which local services to publish.
+public struct ClientConfig: Equatable, Sendable {
+    /// One published service.
+    public struct Proxy: Equatable, Sendable {
+        public var name: String
+        public var type: ProxyType
+        /// The local service, inside the LAN.
+        public var local: Endpoint
+        /// The public port; nil lets the server pick one of the token's.
+        public var remotePort: Int?
+
+        public init(name: String, type: ProxyType, local: Endpoint, remotePort: Int?) {
+            self.name = name
+            self.type = type
+            self.local = local
+            self.remotePort = remotePort
+        }
+    }
+
+    /// How the client comes back after the link drops.
+    public struct Reconnect: Equatable, Sendable {
+        /// The first retry waits up to this long (full jitter: a random delay up to it).
+        public var initialDelay: Duration = .seconds(1)
+        /// The delay doubles per failed attempt up to this cap.
+        public var maximumDelay: Duration = .seconds(30)
+        /// A session that stayed up this long resets the delay to `initialDelay`.
+        public var resetAfter: Duration = .seconds(60)
+        /// Whether a refused login (wrong token) is retried like a network failure instead of
+        /// ending the client with an error.
+        public var retryOnAuthenticationFailure = false
+
+        public init() {}
+    }
+
+    public var server: ServerAddress
+    public var token: Secret
+    /// This client's name: one session per name and token at a time.
+    public var name: String
+    /// How often to ping the server; three silent intervals end the session.
+    public var heartbeatInterval: Duration = .seconds(10)
+    /// How long connecting and logging in may take.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// How long dialing a local service may take before the visitor is turned away.
+    public var localConnectTimeout: Duration = .seconds(5)
+    public var reconnect = Reconnect()
+    public var proxies: [Proxy]
+
+    public init(server: ServerAddress, token: Secret, name: String, proxies: [Proxy]) {
+        self.server = server
+        self.token = token
+        self.name = name
+        self.proxies = proxies
+    }
+
+    /// Reads and validates a client config; throws `ConfigError` listing every problem.
+    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws -> ClientConfig {
+        try ConfigParsing.parse(text, file: file) { root in Self.read(root, environment: environment) }
+    }
+
+    static func read(_ root: TableReader, environment: [String: String]) -> ClientConfig? {
+        let server = Self.readServer(root)
+        let token = root.secret("token", environment: environment)
+        let name = Self.readName(root, "name", required: true)
+        let heartbeat = root.duration("heartbeat_interval")
+        let handshake = root.duration("handshake_timeout")
+        let localTimeout = root.duration("local_connect_timeout")
+        var reconnect = Reconnect()
+        if let table = root.table("reconnect") {
+            if let value = table.duration("initial_delay") { reconnect.initialDelay = value }
+            if let value = table.duration("max_delay") { reconnect.maximumDelay = value }
+            if let value = table.duration("reset_after") { reconnect.resetAfter = value }
+            if let value = table.bool("retry_on_auth_failure") { reconnect.retryOnAuthenticationFailure = value }
+            if reconnect.maximumDelay < reconnect.initialDelay {
+                table.report("max_delay", "must not be shorter than initial_delay")
+            }
+            table.rejectUnknownKeys()
+        }
+        var proxies: [Proxy] = []
+        for reader in root.tables("proxies") {
+            if let proxy = Self.readProxy(reader) {
+                if proxies.contains(where: { $0.name == proxy.name }) {
+                    reader.report("name", "proxy name \"\(proxy.name)\" is used twice")
+                } else if let port = proxy.remotePort, proxies.contains(where: { $0.remotePort == port }) {
+                    reader.report("remote_port", "port \(port) is already used by another proxy")
+                } else {
+                    proxies.append(proxy)
+                }
+            }
+            reader.rejectUnknownKeys()
+        }
+        root.rejectUnknownKeys()
+        guard let server, let token, let name else { return nil }
+        var config = ClientConfig(server: server, token: token, name: name, proxies: proxies)
+        if let heartbeat { config.heartbeatInterval = heartbeat }
+        if let handshake { config.handshakeTimeout = handshake }
+        if let localTimeout { config.localConnectTimeout = localTimeout }
+        config.reconnect = reconnect
+        return config
+    }
+
+    /// `server = "tcp://host:port"`.
+    private static func readServer(_ root: TableReader) -> ServerAddress? {
+        guard let text = root.string("server", required: true) else { return nil }
+        let schemes = ServerAddress.Scheme.allCases.map { "\($0.rawValue)://" }.joined(separator: ", ")
+        guard let separator = text.range(of: "://") else {
+            root.report("server", "expected a URL such as \"tcp://example.com:7000\", got \"\(text)\"")
+            return nil
+        }
+        let schemeText = String(text[..<separator.lowerBound])
+        guard let scheme = ServerAddress.Scheme(rawValue: schemeText) else {
+            root.report("server", "unsupported scheme \"\(schemeText)://\" (this build supports \(schemes))")
+            return nil
+        }
+        let rest = String(text[separator.upperBound...])
+        guard let endpoint = Endpoint(parsing: rest), endpoint.port > 0 else {
+            root.report("server", "expected \"\(schemeText)://host:port\", got \"\(text)\"")
+            return nil
+        }
+        return ServerAddress(scheme: scheme, endpoint: endpoint)
+    }
+
+    /// Names appear in logs and on the wire: letters, digits, `-`, `_`, `.`.
+    private static func readName(_ reader: TableReader, _ key: String, required: Bool) -> String? {
+        guard let name = reader.string(key, required: required) else { return nil }
+        let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
+        guard !name.isEmpty, name.count <= 64, allowed else {
+            reader.report(key, "\"\(name)\" is not a valid name (1-64 letters, digits, '-', '_' or '.')")
+            return nil
+        }
+        return name
+    }
+
+    private static func readProxy(_ reader: TableReader) -> Proxy? {
+        let name = Self.readName(reader, "name", required: true)
+        var type = ProxyType.tcp
+        if let text = reader.string("type") {
+            if let parsed = ProxyType(rawValue: text) {
+                type = parsed
+            } else {
+                let supported = ProxyType.allCases.map { "\"\($0.rawValue)\"" }.joined(separator: ", ")
+                reader.report("type", "unsupported proxy type \"\(text)\" (this build supports \(supported))")
+            }
+        }
+        let local = reader.endpoint("local", required: true)
+        if let local, local.port == 0 { reader.report("local", "port 0 is not a service port") }
+        let remotePort = reader.port("remote_port")
+        guard let name, let local, local.port > 0 else { return nil }
+        return Proxy(name: name, type: type, local: local, remotePort: remotePort)
+    }
+}

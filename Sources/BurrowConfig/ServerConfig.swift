@@ -1,0 +1,103 @@
+import TOMLKit
+
+/// `server.toml`: where clients connect, and which token may open which public ports.
+public struct ServerConfig: Equatable, Sendable {
+    /// One client credential and the public ports it may open.
+    public struct TokenRule: Equatable, Sendable {
+        public var name: String
+        public var token: Secret
+        public var ports: PortSet
+
+        public init(name: String, token: Secret, ports: PortSet) {
+            self.name = name
+            self.token = token
+            self.ports = ports
+        }
+    }
+
+    /// Where clients connect.
+    public var bind: Endpoint
+    /// The address public ports listen on; nil: the host of `bind`.
+    public var proxyBindHost: String?
+    /// How long a new connection may take to send its preamble and log in.
+    public var handshakeTimeout: Duration = .seconds(10)
+    /// How often to ping each client; three silent intervals end its session.
+    public var heartbeatInterval: Duration = .seconds(10)
+    public var tokens: [TokenRule]
+
+    public init(bind: Endpoint, tokens: [TokenRule]) {
+        self.bind = bind
+        self.tokens = tokens
+    }
+
+    /// Reads and validates a server config; throws `ConfigError` listing every problem.
+    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws -> ServerConfig {
+        try ConfigParsing.parse(text, file: file) { root in Self.read(root, environment: environment) }
+    }
+
+    static func read(_ root: TableReader, environment: [String: String]) -> ServerConfig? {
+        let bind = root.endpoint("bind", required: true)
+        let proxyBindHost = root.string("proxy_bind_address")
+        let handshake = root.duration("handshake_timeout")
+        let heartbeat = root.duration("heartbeat_interval")
+        var tokens: [TokenRule] = []
+        for reader in root.tables("tokens") {
+            if let rule = Self.readToken(reader, environment: environment) { tokens.append(rule) }
+            reader.rejectUnknownKeys()
+        }
+        if !root.has("tokens") {
+            root.report("tokens", "missing (required: at least one [[tokens]] table)")
+        }
+        for (index, rule) in tokens.enumerated() {
+            if tokens[..<index].contains(where: { $0.name == rule.name }) {
+                root.report("tokens", "token name \"\(rule.name)\" is used twice")
+            }
+            if tokens[..<index].contains(where: { $0.token == rule.token }) {
+                root.report("tokens", "token \"\(rule.name)\" has the same secret as another token")
+            }
+        }
+        root.rejectUnknownKeys()
+        guard let bind else { return nil }
+        var config = ServerConfig(bind: bind, tokens: tokens)
+        config.proxyBindHost = proxyBindHost
+        if let handshake { config.handshakeTimeout = handshake }
+        if let heartbeat { config.heartbeatInterval = heartbeat }
+        return config
+    }
+
+    private static func readToken(_ reader: TableReader, environment: [String: String]) -> TokenRule? {
+        let name = reader.string("name", required: true)
+        let token = reader.secret("token", environment: environment)
+        let ports = Self.readPorts(reader)
+        guard let name, let token, let ports else { return nil }
+        return TokenRule(name: name, token: token, ports: ports)
+    }
+
+    /// `ports = [6000, "6100-6110"]`.
+    private static func readPorts(_ reader: TableReader) -> PortSet? {
+        guard let entries = reader.array("ports", required: true) else { return nil }
+        guard !entries.isEmpty else {
+            reader.report("ports", "must list at least one port or range")
+            return nil
+        }
+        var ranges: [ClosedRange<Int>] = []
+        for (path, value) in entries {
+            if let port = value.int, (1...65535).contains(port) {
+                ranges.append(port...port)
+            } else if let text = value.string, let range = Self.parseRange(text) {
+                ranges.append(range)
+            } else {
+                reader.report(at: path, "expected a port (1-65535) or a range \"first-last\", got \(TableReader.describe(value))")
+            }
+        }
+        return ranges.count == entries.count ? PortSet(ranges) : nil
+    }
+
+    private static func parseRange(_ text: String) -> ClosedRange<Int>? {
+        let parts = text.filter { $0 != " " }.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2, let low = Int(parts[0]), let high = Int(parts[1]), 1 <= low, low <= high, high <= 65535 else {
+            return nil
+        }
+        return low...high
+    }
+}

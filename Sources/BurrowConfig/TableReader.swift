@@ -1,0 +1,204 @@
+import TOMLKit
+
+/// Walks one TOML table, reading typed values and collecting problems with their key paths.
+/// TOMLKit's own decoding reports a wrong type as a missing key and gives no paths; reading the
+/// table by hand lets every message say where and what: `proxies[1].remote_port: expected an
+/// integer port, got "six"`.
+final class TableReader {
+    let path: String
+    private let table: TOMLTable
+    private let problems: ProblemList
+    private var known: Set<String> = []
+
+    init(_ table: TOMLTable, path: String, problems: ProblemList) {
+        self.table = table
+        self.path = path
+        self.problems = problems
+    }
+
+    /// The full path of `key` in this table.
+    func path(of key: String) -> String {
+        self.path.isEmpty ? key : "\(self.path).\(key)"
+    }
+
+    func report(_ key: String?, _ message: String) {
+        self.problems.add(path: key.map(self.path(of:)) ?? self.path, message)
+    }
+
+    /// Reports a problem at a full path (an array element, say).
+    func report(at path: String, _ message: String) {
+        self.problems.add(path: path, message)
+    }
+
+    func has(_ key: String) -> Bool {
+        self.table[key] != nil
+    }
+
+    /// The raw value of `key`, marking the key as known.
+    func value(_ key: String, required: Bool = false) -> TOMLValueConvertible? {
+        self.known.insert(key)
+        guard let value = self.table[key] else {
+            if required { self.report(key, "missing (required)") }
+            return nil
+        }
+        return value
+    }
+
+    func string(_ key: String, required: Bool = false) -> String? {
+        guard let value = self.value(key, required: required) else { return nil }
+        guard let string = value.string else {
+            self.report(key, "expected a string, got \(Self.describe(value))")
+            return nil
+        }
+        return string
+    }
+
+    func bool(_ key: String) -> Bool? {
+        guard let value = self.value(key) else { return nil }
+        guard let bool = value.bool else {
+            self.report(key, "expected true or false, got \(Self.describe(value))")
+            return nil
+        }
+        return bool
+    }
+
+    /// A port number 1...65535 (0 too when `allowZero`).
+    func port(_ key: String, required: Bool = false) -> Int? {
+        guard let value = self.value(key, required: required) else { return nil }
+        guard let port = value.int else {
+            self.report(key, "expected an integer port, got \(Self.describe(value))")
+            return nil
+        }
+        guard (1...65535).contains(port) else {
+            self.report(key, "\(port) is not a port (1-65535)")
+            return nil
+        }
+        return port
+    }
+
+    /// `host:port`.
+    func endpoint(_ key: String, required: Bool = false) -> Endpoint? {
+        guard let text = self.string(key, required: required) else { return nil }
+        guard let endpoint = Endpoint(parsing: text) else {
+            self.report(key, "expected \"host:port\", got \"\(text)\"")
+            return nil
+        }
+        return endpoint
+    }
+
+    /// A positive duration: seconds as an integer, or a string like "250ms", "10s", "2m".
+    func duration(_ key: String) -> Duration? {
+        guard let value = self.value(key) else { return nil }
+        let duration: Duration?
+        if let seconds = value.int {
+            duration = seconds >= 0 ? .seconds(seconds) : nil
+        } else if let text = value.string {
+            duration = Duration.parse(text)
+        } else {
+            duration = nil
+        }
+        guard let duration, duration > .zero else {
+            self.report(key, "expected a positive duration such as 10 (seconds), \"500ms\" or \"2m\", got \(Self.describe(value))")
+            return nil
+        }
+        return duration
+    }
+
+    /// A secret given inline (`key`) or through an environment variable (`key_env`).
+    func secret(_ key: String, environment: [String: String]) -> Secret? {
+        let inline = self.string(key)
+        let variable = self.string("\(key)_env")
+        switch (inline, variable) {
+        case (nil, nil):
+            if !self.has(key) && !self.has("\(key)_env") {
+                self.report(key, "missing (required; or set \(key)_env to the name of an environment variable holding it)")
+            }
+            return nil
+        case (.some, .some):
+            self.report(key, "give either \(key) or \(key)_env, not both")
+            return nil
+        case (.some(let secret), nil):
+            return self.checked(secret, key: key)
+        case (nil, .some(let name)):
+            guard let secret = environment[name] else {
+                self.report("\(key)_env", "environment variable \(name) is not set")
+                return nil
+            }
+            return self.checked(secret, key: "\(key)_env")
+        }
+    }
+
+    private func checked(_ secret: String, key: String) -> Secret? {
+        guard secret.count >= 8 else {
+            self.report(key, "a token must be at least 8 characters (make one with `burrow token`)")
+            return nil
+        }
+        return Secret(secret)
+    }
+
+    /// A sub-table (`[admin]`), or nil when absent.
+    func table(_ key: String) -> TableReader? {
+        guard let value = self.value(key) else { return nil }
+        guard let table = value.table else {
+            self.report(key, "expected a table ([\(key)]), got \(Self.describe(value))")
+            return nil
+        }
+        return TableReader(table, path: self.path(of: key), problems: self.problems)
+    }
+
+    /// An array of tables (`[[proxies]]`); empty when absent.
+    func tables(_ key: String) -> [TableReader] {
+        guard let value = self.value(key) else { return [] }
+        guard let array = value.array else {
+            self.report(key, "expected an array of tables ([[\(key)]]), got \(Self.describe(value))")
+            return []
+        }
+        return array.enumerated().compactMap { index, element in
+            let path = "\(self.path(of: key))[\(index)]"
+            guard let table = element.table else {
+                self.problems.add(path: path, "expected a table, got \(Self.describe(element))")
+                return nil
+            }
+            return TableReader(table, path: path, problems: self.problems)
+        }
+    }
+
+    /// An array of values, each with its own path.
+    func array(_ key: String, required: Bool = false) -> [(path: String, value: TOMLValueConvertible)]? {
+        guard let value = self.value(key, required: required) else { return nil }
+        guard let array = value.array else {
+            self.report(key, "expected an array, got \(Self.describe(value))")
+            return nil
+        }
+        return array.enumerated().map { ("\(self.path(of: key))[\($0.offset)]", $0.element) }
+    }
+
+    /// Reports every key that was never asked for: typos must not pass silently.
+    func rejectUnknownKeys() {
+        for key in self.table.keys.sorted() where !self.known.contains(key) {
+            self.report(key, "unknown key")
+        }
+    }
+
+    /// A value as a user would recognise it in an error message.
+    static func describe(_ value: TOMLValueConvertible) -> String {
+        switch value.type {
+        case .string: "\"\(value.string ?? "")\""
+        case .int: "\(value.int ?? 0)"
+        case .double: "\(value.double ?? 0)"
+        case .bool: "\(value.bool ?? false)"
+        case .table: "a table"
+        case .array: "an array"
+        default: "a \(value.type)"
+        }
+    }
+}
+
+/// Problems found so far, shared by the readers of one file.
+final class ProblemList {
+    private(set) var problems: [ConfigError.Problem] = []
+
+    func add(path: String, _ message: String) {
+        self.problems.append(.init(path: path, message: message))
+    }
+}

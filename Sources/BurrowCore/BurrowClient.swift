@@ -1,0 +1,245 @@
+import BurrowConfig
+import BurrowMux
+import BurrowProtocol
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// `burrow client`: keeps a session with the server, publishes the configured proxies over it
+/// and bridges every visitor stream to its local service. When the link drops it comes back by
+/// itself, with exponential backoff and full jitter; a refused login ends it with an error
+/// unless configured to keep trying.
+public final class BurrowClient: Sendable {
+    /// What happened, for whoever embeds the client (the demo, tests).
+    public enum Event: Sendable, Equatable {
+        case loggedIn(sessionID: UInt64)
+        case proxyOpened(name: String, remotePort: Int)
+        case proxyRejected(name: String, reason: String)
+        case disconnected(cause: String)
+    }
+
+    /// Why `run()` gave up.
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    private let configuration: ClientConfig
+    private let group: EventLoopGroup
+    private let logger: Logger
+    private let onEvent: @Sendable (Event) -> Void
+    private let state = NIOLockedValueBox(State())
+
+    private struct State {
+        var stopped = false
+        var channel: Channel?
+        var wakeUp: EventLoopPromise<Void>?
+    }
+
+    public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
+        self.configuration = configuration
+        self.group = group
+        self.logger = logger
+        self.onEvent = onEvent
+    }
+
+    /// Runs sessions until `stop()`; throws `Failure` when the server refuses the login.
+    public func run() async throws {
+        var backoff = Backoff(initial: self.configuration.reconnect.initialDelay, maximum: self.configuration.reconnect.maximumDelay)
+        let server = self.configuration.server
+        while !self.isStopped {
+            let started = ContinuousClock.now
+            let cause: String
+            do {
+                try await self.runSession()
+                cause = "session closed"
+            } catch let error as LoginRefused where error.isFatal && !self.configuration.reconnect.retryOnAuthenticationFailure {
+                self.logger.error("authentication failed at \(server): \(error.message)")
+                throw Failure(description: "authentication failed at \(server): \(error.message)")
+            } catch {
+                cause = ErrorText.explain(error)
+            }
+            guard !self.isStopped else { break }
+            let upFor = ContinuousClock.now - started
+            if upFor >= self.configuration.reconnect.resetAfter { backoff.reset() }
+            let delay = backoff.nextDelay()
+            self.onEvent(.disconnected(cause: cause))
+            self.logger.info("attempt \(backoff.failures) to reach \(server) ended: \(cause); next attempt in \(delay.shortDescription)")
+            await self.sleep(delay)
+        }
+        self.logger.info("client stopped")
+    }
+
+    /// Ends the current session and the reconnect loop.
+    public func stop() {
+        let (channel, wakeUp) = self.state.withLockedValue { state in
+            state.stopped = true
+            return (state.channel, state.wakeUp)
+        }
+        channel?.close(promise: nil)
+        wakeUp?.succeed(())
+    }
+
+    private var isStopped: Bool { self.state.withLockedValue { $0.stopped } }
+
+    /// Waits `delay`, or less if stopped meanwhile.
+    private func sleep(_ delay: Duration) async {
+        let loop = self.group.any()
+        let promise = loop.makePromise(of: Void.self)
+        let stopped = self.state.withLockedValue { state in
+            state.wakeUp = promise
+            return state.stopped
+        }
+        if stopped { promise.succeed(()) }
+        let timer = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { promise.succeed(()) }
+        try? await promise.futureResult.get()
+        timer.cancel()
+        self.state.withLockedValue { $0.wakeUp = nil }
+    }
+
+    // MARK: - One session
+
+    private func runSession() async throws {
+        let configuration = self.configuration
+        let logger = self.logger
+        let proxies = Dictionary(configuration.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let connectTimeout = TimeAmount.nanoseconds(configuration.localConnectTimeout.nanoseconds)
+        var muxConfiguration = MuxConfiguration(role: .dialer)
+        muxConfiguration.keepAliveInterval = .nanoseconds(configuration.heartbeatInterval.nanoseconds)
+
+        let loop = self.group.any()
+        let ready = loop.makePromise(of: Void.self)
+        let monitor = SessionMonitor()
+        let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
+            stream.eventLoop.makeCompletedFuture {
+                try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
+            }
+        }
+        let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
+        let channel = try await ClientBootstrap(group: loop)
+            .connectTimeout(handshakeTimeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handshake = ClientHandshakeHandler(ready: ready) { context in
+                        try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handshake)
+                }
+            }
+            .connect(host: configuration.server.endpoint.host, port: configuration.server.endpoint.port).get()
+        let stopped = self.state.withLockedValue { state in
+            state.channel = channel
+            return state.stopped
+        }
+        defer {
+            channel.close(promise: nil)
+            self.state.withLockedValue { $0.channel = nil }
+        }
+        if stopped { return }
+
+        // The whole login must fit in the handshake timeout.
+        let loggedIn = loop.makePromise(of: Void.self)
+        let timer = loop.scheduleTask(in: handshakeTimeout) {
+            struct Timeout: Error, CustomStringConvertible {
+                let description: String
+            }
+            let error = Timeout(description: "no login answer from the server within \(configuration.handshakeTimeout.shortDescription)")
+            ready.fail(error)
+            loggedIn.fail(error)
+            channel.close(promise: nil)
+        }
+        defer { timer.cancel() }
+        try await ready.futureResult.get()
+
+        let boundMux = try await loop.submit { NIOLoopBound(mux, eventLoop: loop) }.get()
+        let controlPromise = loop.makePromise(of: ControlChannel.self)
+        loop.execute {
+            boundMux.value.openStream { stream in
+                stream.eventLoop.makeCompletedFuture { controlPromise.succeed(try ControlChannel.wrapping(stream)) }
+            }.whenFailure { controlPromise.fail($0) }
+        }
+        let control = try await controlPromise.futureResult.get()
+        do {
+            try await control.executeThenClose { inbound, outbound in
+                var messages = inbound.makeAsyncIterator()
+                try await self.login(&messages, outbound)
+                loggedIn.succeed(())
+                timer.cancel()
+                try await self.openProxies(&messages, outbound)
+                // Nothing more to say: wait for the session to end.
+                while let message = try await messages.next() {
+                    self.logger.warning("unexpected control message from the server: \(message)")
+                }
+            }
+        } catch let error as LoginRefused {
+            throw error
+        } catch {
+            let cause = await monitor.cause(on: loop)
+            throw SessionEnded(description: cause == "connection closed" ? ErrorText.explain(error) : cause)
+        }
+        throw SessionEnded(description: await monitor.cause(on: loop))
+    }
+
+    private func login(
+        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
+        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>
+    ) async throws {
+        let configuration = self.configuration
+        guard case .challenge(let challenge) = try await messages.next(expecting: "the server's challenge") else {
+            throw ControlProtocolError(description: "the server did not start with a challenge")
+        }
+        let token = configuration.token.value
+        let clientNonce = LoginProof.makeNonce()
+        let proof = LoginProof.clientProof(token: token, serverNonce: challenge.nonce, clientNonce: clientNonce, name: configuration.name)
+        try await outbound.write(.login(.init(
+            name: configuration.name, tokenHint: LoginProof.tokenHint(token), clientNonce: clientNonce, proof: proof, version: BurrowVersion.current
+        )))
+        switch try await messages.next(expecting: "the login answer") {
+        case .loginOK(let ok):
+            let expected = LoginProof.serverProof(token: token, serverNonce: challenge.nonce, clientNonce: clientNonce, name: configuration.name)
+            guard LoginProof.matches(ok.serverProof, expected: expected) else {
+                throw LoginRefused(message: "the server could not prove it knows the token (is this the right server?)", isFatal: true)
+            }
+            self.logger.info("logged in to \(configuration.server) as \(configuration.name) (server \(challenge.serverVersion))")
+            self.onEvent(.loggedIn(sessionID: ok.sessionID))
+        case .loginError(let error):
+            throw LoginRefused(message: error.message, isFatal: error.code == .authenticationFailed || error.code == .unsupportedVersion)
+        case let other:
+            throw ControlProtocolError(description: "unexpected answer to the login: \(other)")
+        }
+    }
+
+    private func openProxies(
+        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
+        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>
+    ) async throws {
+        for proxy in self.configuration.proxies {
+            try await outbound.write(.openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort)))
+        }
+        for _ in self.configuration.proxies {
+            switch try await messages.next(expecting: "the answers to the proxy requests") {
+            case .proxyOpened(let opened):
+                let local = self.configuration.proxies.first { $0.name == opened.name }?.local.description ?? "?"
+                self.logger.info("proxy \(opened.name): \(local) is published on server port \(opened.remotePort)")
+                self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
+            case .proxyRejected(let rejected):
+                self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
+                self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
+            case let other:
+                throw ControlProtocolError(description: "unexpected answer to a proxy request: \(other)")
+            }
+        }
+    }
+}
+
+/// The server refused the login; `isFatal` when retrying cannot help (a wrong token).
+struct LoginRefused: Error, CustomStringConvertible {
+    let message: String
+    let isFatal: Bool
+    var description: String { "login refused: \(self.message)" }
+}
+
+/// A session ended; `description` says why.
+struct SessionEnded: Error, CustomStringConvertible {
+    let description: String
+}

@@ -1,0 +1,80 @@
+import BurrowConfig
+import Logging
+import NIOCore
+import NIOConcurrencyHelpers
+import NIOPosix
+
+/// `burrow server`: accepts client connections on the tunnel port and runs a `ServerSession`
+/// for each.
+public final class BurrowServer: Sendable {
+    private let environment: ServerEnvironment
+    private let group: EventLoopGroup
+    private let listener = NIOLockedValueBox<Channel?>(nil)
+    private let sessions = NIOLockedValueBox<[ObjectIdentifier: ServerSession]>([:])
+
+    public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
+        self.group = group
+        self.environment = ServerEnvironment(
+            configuration: configuration, registry: SessionRegistry(), logger: logger,
+            proxyBindHost: configuration.proxyBindHost ?? configuration.bind.host
+        )
+    }
+
+    /// Starts listening for clients; returns the bound address (useful with port 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let environment = self.environment
+        let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
+        let channel = try await ServerBootstrap(group: self.group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let handshake = ServerHandshakeHandler(timeout: timeout, logger: environment.logger) { context in
+                        let session = try ServerSession.install(on: context.channel, environment: environment)
+                        self.track(session)
+                    }
+                    try channel.pipeline.syncOperations.addHandler(handshake)
+                }
+            }
+            .bind(host: environment.configuration.bind.host, port: environment.configuration.bind.port).get()
+        self.listener.withLockedValue { $0 = channel }
+        let address = channel.localAddress!
+        environment.logger.info("listening for clients on \(describe(address)) (\(environment.configuration.tokens.count) token\(environment.configuration.tokens.count == 1 ? "" : "s"))")
+        return address
+    }
+
+    private func track(_ session: ServerSession) {
+        let id = ObjectIdentifier(session)
+        self.sessions.withLockedValue { $0[id] = session }
+        Task {
+            await session.run()
+            self.sessions.withLockedValue { $0[id] = nil }
+        }
+    }
+
+    /// Waits until the client listener closes (after `stop`).
+    public func waitUntilStopped() async throws {
+        guard let listener = self.listener.withLockedValue({ $0 }) else { return }
+        try await listener.closeFuture.get()
+    }
+
+    /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to
+    /// `grace`) for open streams to finish before closing what is left.
+    public func stop(grace: Duration = .seconds(5)) async {
+        let listener = self.listener.withLockedValue { $0 }
+        try? await listener?.close()
+        let sessions = self.sessions.withLockedValue { Array($0.values) }
+        for session in sessions { await session.shutdown() }
+        let deadline = ContinuousClock.now + grace
+        for session in sessions {
+            let closed = session.channel.closeFuture
+            let loop = session.channel.eventLoop
+            let timer = loop.scheduleTask(deadline: .now() + .nanoseconds(max(0, (deadline - .now).nanoseconds))) {
+                session.channel.close(promise: nil)
+            }
+            try? await closed.get()
+            timer.cancel()
+        }
+        self.environment.logger.info("server stopped")
+    }
+}

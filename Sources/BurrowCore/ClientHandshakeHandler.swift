@@ -1,0 +1,86 @@
+import BurrowProtocol
+import NIOCore
+
+/// The client's first handler: sends the preamble and checks the server's answer.
+///
+/// On the server's preamble it replaces itself with the session (`onAccepted`) and succeeds
+/// `ready`; otherwise it fails `ready` with an error that says what answered instead (a refusal
+/// and its reason, a web server, a TLS endpoint, silence) and closes.
+final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    /// Why a server was not accepted.
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private let ready: EventLoopPromise<Void>
+    private let onAccepted: (ChannelHandlerContext) throws -> Void
+    private var buffered = ByteBuffer()
+
+    init(ready: EventLoopPromise<Void>, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
+        self.ready = ready
+        self.onAccepted = onAccepted
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Preamble.bytes)), promise: nil)
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        let answer = self.buffered.readableBytes == 0 ? "without a word" : "after \(self.buffered.readableBytes) unexpected bytes"
+        self.ready.fail(Failure(description: "server closed the connection \(answer) (not a Burrow server, or it refused us)"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.ready.fail(error)
+        context.close(promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = self.unwrapInboundIn(data)
+        self.buffered.writeBuffer(&incoming)
+        switch Preamble.classify(self.buffered.readableBytesView) {
+        case .needMoreBytes:
+            return
+        case .burrow(let version) where version == Preamble.version:
+            self.buffered.moveReaderIndex(forwardBy: Preamble.length)
+            do {
+                try self.onAccepted(context)
+            } catch {
+                self.fail(context, error)
+                return
+            }
+            let leftover = self.buffered
+            if leftover.readableBytes > 0 {
+                context.fireChannelRead(self.wrapInboundOut(leftover))
+                context.fireChannelReadComplete()
+            }
+            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            self.ready.succeed(())
+        case .burrow(let version):
+            self.fail(context, Failure(description: "server speaks protocol version \(version), this client \(Preamble.version): upgrade the older side"))
+        case .refusal:
+            guard let newline = self.buffered.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return }
+            let line = self.buffered.getString(at: self.buffered.readerIndex, length: newline - self.buffered.readerIndex) ?? ""
+            self.fail(context, Failure(description: "server refused: \(line.dropFirst(Preamble.refusalPrefix.count + 1))"))
+        case .http:
+            let status = self.buffered.getString(at: self.buffered.readerIndex, length: min(self.buffered.readableBytes, 40))?
+                .split(separator: "\r\n").first.map(String.init) ?? "HTTP"
+            self.fail(context, Failure(description: "server answered with HTTP (\(status)): not a Burrow tunnel port"))
+        case .tls:
+            self.fail(context, Failure(description: "server answered with TLS: use tls:// in `server =`"))
+        case .unknown:
+            self.fail(context, Failure(description: "server answered with unexpected bytes: not a Burrow tunnel port"))
+        }
+    }
+
+    private func fail(_ context: ChannelHandlerContext, _ error: Error) {
+        self.ready.fail(error)
+        context.close(promise: nil)
+    }
+}

@@ -1,0 +1,127 @@
+import BurrowConfig
+import BurrowMux
+import BurrowProtocol
+import BurrowTransport
+import Logging
+import NIOCore
+import NIOPosix
+
+/// The client's side of a visitor stream: reads the header, dials the local service, glues.
+///
+/// The stream is not auto-read until the local service is connected, so a visitor that talks
+/// first waits in the mux window (credit is not returned) rather than in memory here. If the
+/// service cannot be reached, the stream is reset: the server closes the visitor at once, and
+/// one line names client, proxy, address and cause.
+final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let proxies: [String: ClientConfig.Proxy]
+    private let connectTimeout: TimeAmount
+    private let logger: Logger
+    private var buffered = ByteBuffer()
+    private var dialing = false
+    /// The visitor finished sending before the service was connected: replayed after the glue.
+    private var sawEOF = false
+
+    init(proxies: [String: ClientConfig.Proxy], connectTimeout: TimeAmount, logger: Logger) {
+        self.proxies = proxies
+        self.connectTimeout = connectTimeout
+        self.logger = logger
+    }
+
+    /// Sets up a visitor stream the server opened. Call on the stream's event loop.
+    static func install(on stream: Channel, proxies: [String: ClientConfig.Proxy], connectTimeout: TimeAmount, logger: Logger) throws {
+        try stream.syncOptions!.setOption(ChannelOptions.autoRead, value: false)
+        try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+        try stream.pipeline.syncOperations.addHandler(Self(proxies: proxies, connectTimeout: connectTimeout, logger: logger))
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.read()
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = self.unwrapInboundIn(data)
+        self.buffered.writeBuffer(&incoming)
+        guard !self.dialing else { return }
+        do {
+            guard let header = try MessageFraming.read(VisitorHeader.self, from: &self.buffered) else {
+                context.read()
+                return
+            }
+            self.dial(header, context: context)
+        } catch {
+            self.logger.warning("bad visitor header from the server: \(error): stream reset")
+            context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
+        }
+    }
+
+    private func dial(_ header: VisitorHeader, context: ChannelHandlerContext) {
+        guard let proxy = self.proxies[header.proxy] else {
+            self.logger.warning("proxy \(header.proxy): visitor \(header.visitorAddress) for a proxy this client does not publish: stream reset")
+            context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
+            return
+        }
+        self.dialing = true
+        let stream = context.channel
+        ClientBootstrap(group: context.eventLoop)
+            .connectTimeout(self.connectTimeout)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .connect(host: proxy.local.host, port: proxy.local.port)
+            .assumeIsolatedUnsafeUnchecked()
+            .whenComplete { result in
+                switch result {
+                case .success(let service):
+                    self.bridge(stream: stream, service: service, context: context)
+                case .failure(let error):
+                    self.logger.warning(
+                        "proxy \(proxy.name): cannot reach local service \(proxy.local) for visitor \(header.visitorAddress): \(Self.explain(error))")
+                    context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
+                }
+            }
+    }
+
+    private func bridge(stream: Channel, service: Channel, context: ChannelHandlerContext) {
+        guard stream.isActive else {
+            service.close(promise: nil)
+            return
+        }
+        do {
+            try GlueHandler.glue(stream, service)
+        } catch {
+            service.close(promise: nil)
+            context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
+            return
+        }
+        // Bytes that came with the header go first, then the stream reads freely.
+        if self.buffered.readableBytes > 0 {
+            context.fireChannelRead(self.wrapInboundOut(self.buffered))
+            context.fireChannelReadComplete()
+            self.buffered = ByteBuffer()
+        }
+        if self.sawEOF {
+            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        }
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        try? stream.syncOptions!.setOption(ChannelOptions.autoRead, value: true)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        // The visitor may half-close before the service is connected: hold it for the glue.
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            self.sawEOF = true
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    static func explain(_ error: Error) -> String {
+        if let error = error as? IOError { return error.description }
+        if case .some(.connectTimeout(let timeout)) = error as? ChannelError {
+            return "no answer within \(Double(timeout.nanoseconds) / 1e9) s"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,167 @@
+/// The messages of the control stream (the first stream a client opens in its session).
+///
+/// On the wire each is one length-prefixed JSON object `{"type": "...", "body": {...}}`
+/// (see `MessageFraming`). JSON keeps the control channel readable in captures and easy to
+/// extend; it carries a handful of messages per session, never payload.
+public enum ControlMessage: Equatable, Sendable {
+    /// server → client, first: a fresh nonce the login must be bound to.
+    case challenge(Challenge)
+    /// client → server: who I am and proof that I hold the token.
+    case login(Login)
+    /// server → client: accepted, and proof that the server holds the token too.
+    case loginOK(LoginOK)
+    /// server → client: refused; the server closes the session after it.
+    case loginError(LoginError)
+    /// client → server: publish a proxy.
+    case openProxy(OpenProxy)
+    /// server → client: the proxy's public port is open.
+    case proxyOpened(ProxyOpened)
+    /// server → client: the proxy could not be opened; the session's other proxies are unaffected.
+    case proxyRejected(ProxyRejected)
+    /// client → server: stop publishing a proxy.
+    case closeProxy(CloseProxy)
+
+    public struct Challenge: Codable, Equatable, Sendable {
+        /// 32 random bytes, base64.
+        public var nonce: String
+        public var serverVersion: String
+        public init(nonce: String, serverVersion: String) {
+            self.nonce = nonce
+            self.serverVersion = serverVersion
+        }
+    }
+
+    public struct Login: Codable, Equatable, Sendable {
+        /// The client's name from its config.
+        public var name: String
+        /// A short prefix of SHA-256(token), so the server finds the token without trying all.
+        public var tokenHint: String
+        /// 32 random bytes, base64.
+        public var clientNonce: String
+        /// HMAC-SHA256(token, context ‖ server nonce ‖ client nonce ‖ name), base64.
+        public var proof: String
+        public var version: String
+        public init(name: String, tokenHint: String, clientNonce: String, proof: String, version: String) {
+            self.name = name
+            self.tokenHint = tokenHint
+            self.clientNonce = clientNonce
+            self.proof = proof
+            self.version = version
+        }
+    }
+
+    public struct LoginOK: Codable, Equatable, Sendable {
+        public var sessionID: UInt64
+        /// The keepalive interval the server uses, in milliseconds.
+        public var heartbeatMilliseconds: Int
+        /// HMAC-SHA256(token, server context ‖ server nonce ‖ client nonce ‖ name), base64.
+        public var serverProof: String
+        public init(sessionID: UInt64, heartbeatMilliseconds: Int, serverProof: String) {
+            self.sessionID = sessionID
+            self.heartbeatMilliseconds = heartbeatMilliseconds
+            self.serverProof = serverProof
+        }
+    }
+
+    public struct LoginError: Codable, Equatable, Sendable {
+        public enum Code: String, Codable, Sendable {
+            /// Unknown token or wrong proof.
+            case authenticationFailed
+            /// A live session with this client name and token exists.
+            case alreadyConnected
+            /// The client speaks a protocol this server does not.
+            case unsupportedVersion
+            /// The login message itself was malformed.
+            case badRequest
+        }
+        public var code: Code
+        public var message: String
+        public init(code: Code, message: String) {
+            self.code = code
+            self.message = message
+        }
+    }
+
+    public struct OpenProxy: Codable, Equatable, Sendable {
+        public var name: String
+        public var type: String
+        /// nil: the server picks a free port among the token's.
+        public var remotePort: Int?
+        public init(name: String, type: String, remotePort: Int?) {
+            self.name = name
+            self.type = type
+            self.remotePort = remotePort
+        }
+    }
+
+    public struct ProxyOpened: Codable, Equatable, Sendable {
+        public var name: String
+        public var remotePort: Int
+        public init(name: String, remotePort: Int) {
+            self.name = name
+            self.remotePort = remotePort
+        }
+    }
+
+    public struct ProxyRejected: Codable, Equatable, Sendable {
+        public var name: String
+        public var reason: String
+        public init(name: String, reason: String) {
+            self.name = name
+            self.reason = reason
+        }
+    }
+
+    public struct CloseProxy: Codable, Equatable, Sendable {
+        public var name: String
+        public init(name: String) { self.name = name }
+    }
+}
+
+extension ControlMessage: Codable {
+    private enum CodingKeys: String, CodingKey { case type, body }
+
+    private enum Kind: String, Codable {
+        case challenge, login, loginOK, loginError, openProxy, proxyOpened, proxyRejected, closeProxy
+    }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(Kind.self, forKey: .type) {
+        case .challenge: self = .challenge(try container.decode(Challenge.self, forKey: .body))
+        case .login: self = .login(try container.decode(Login.self, forKey: .body))
+        case .loginOK: self = .loginOK(try container.decode(LoginOK.self, forKey: .body))
+        case .loginError: self = .loginError(try container.decode(LoginError.self, forKey: .body))
+        case .openProxy: self = .openProxy(try container.decode(OpenProxy.self, forKey: .body))
+        case .proxyOpened: self = .proxyOpened(try container.decode(ProxyOpened.self, forKey: .body))
+        case .proxyRejected: self = .proxyRejected(try container.decode(ProxyRejected.self, forKey: .body))
+        case .closeProxy: self = .closeProxy(try container.decode(CloseProxy.self, forKey: .body))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .challenge(let body): try container.encode(Kind.challenge, forKey: .type); try container.encode(body, forKey: .body)
+        case .login(let body): try container.encode(Kind.login, forKey: .type); try container.encode(body, forKey: .body)
+        case .loginOK(let body): try container.encode(Kind.loginOK, forKey: .type); try container.encode(body, forKey: .body)
+        case .loginError(let body): try container.encode(Kind.loginError, forKey: .type); try container.encode(body, forKey: .body)
+        case .openProxy(let body): try container.encode(Kind.openProxy, forKey: .type); try container.encode(body, forKey: .body)
+        case .proxyOpened(let body): try container.encode(Kind.proxyOpened, forKey: .type); try container.encode(body, forKey: .body)
+        case .proxyRejected(let body): try container.encode(Kind.proxyRejected, forKey: .type); try container.encode(body, forKey: .body)
+        case .closeProxy(let body): try container.encode(Kind.closeProxy, forKey: .type); try container.encode(body, forKey: .body)
+        }
+    }
+}
+
+/// The first message on every visitor stream the server opens: which proxy it is for and who
+/// the visitor is. Raw bytes follow, both ways.
+public struct VisitorHeader: Codable, Equatable, Sendable {
+    public var proxy: String
+    /// "ip:port" of the visitor, for the client's logs.
+    public var visitorAddress: String
+    public init(proxy: String, visitorAddress: String) {
+        self.proxy = proxy
+        self.visitorAddress = visitorAddress
+    }
+}

@@ -1,0 +1,29 @@
+import ArgumentParser
+import BurrowConfig
+import Foundation
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Validate a server or client config file; print every problem with its key path.",
+        discussion: "Exits 0 when the file is valid, 1 otherwise. Array indexes in key paths count from 0."
+    )
+
+    @Argument(help: "The config file (server or client: told apart by its keys).")
+    var file: String
+
+    func run() throws {
+        do {
+            switch try AnyConfig.parse(try ConfigFile.text(self.file), file: self.file, environment: ProcessInfo.processInfo.environment) {
+            case .server(let server):
+                print("\(self.file): valid server config: clients connect to \(server.bind); \(server.tokens.count) token(s): "
+                    + server.tokens.map { "\($0.name) (ports \($0.ports))" }.joined(separator: ", "))
+            case .client(let client):
+                print("\(self.file): valid client config: \(client.name) dials \(client.server); \(client.proxies.count) proxy(ies): "
+                    + client.proxies.map { "\($0.name) \($0.local) -> \($0.remotePort.map(String.init) ?? "any port")" }.joined(separator: ", "))
+            }
+        } catch let error as ConfigError {
+            ConfigFile.report(error)
+        }
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import BurrowConfig
+import BurrowCore
+import Foundation
+import Logging
+import NIOPosix
+
+struct ClientCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "client",
+        abstract: "Run the LAN side: dial the server, publish the configured proxies, reconnect when the link drops.",
+        discussion: "Exits 2 when the server refuses the token (unless [reconnect] retry_on_auth_failure = true), 1 on a bad config."
+    )
+
+    @Option(name: .shortAndLong, help: "The client config file.")
+    var config = "client.toml"
+
+    @OptionGroup var options: RunOptions
+
+    func run() async throws {
+        let configuration: ClientConfig
+        do {
+            configuration = try ClientConfig.parse(try ConfigFile.text(self.config), file: self.config, environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigError {
+            ConfigFile.report(error)
+        }
+        let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
+        let client = BurrowClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        Signals.onTermination { name in
+            logger.info("\(name): stopping")
+            client.stop()
+        }
+        do {
+            try await client.run()
+        } catch let failure as BurrowClient.Failure {
+            FileHandle.standardError.write(Data("burrow client: \(failure)\n".utf8))
+            throw ExitCode(2)
+        }
+    }
+}

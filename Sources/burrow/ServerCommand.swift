@@ -1,0 +1,43 @@
+import ArgumentParser
+import BurrowConfig
+import BurrowCore
+import Foundation
+import Logging
+import NIOPosix
+
+struct ServerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "server",
+        abstract: "Run the public side: accept clients, open the ports their tokens allow.",
+        discussion: "Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish."
+    )
+
+    @Option(name: .shortAndLong, help: "The server config file.")
+    var config = "server.toml"
+
+    @OptionGroup var options: RunOptions
+
+    func run() async throws {
+        let configuration: ServerConfig
+        do {
+            configuration = try ServerConfig.parse(try ConfigFile.text(self.config), file: self.config, environment: ProcessInfo.processInfo.environment)
+        } catch let error as ConfigError {
+            ConfigFile.report(error)
+        }
+        let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
+        let server = BurrowServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        do {
+            try await server.start()
+        } catch {
+            logger.critical("cannot listen on \(configuration.bind): \(error)")
+            throw ExitCode(1)
+        }
+        Signals.onTermination { name in
+            logger.info("\(name): stopping")
+            Task { await server.stop() }
+        }
+        try await server.waitUntilStopped()
+        // Let stop() finish its goodbyes.
+        await server.stop(grace: .seconds(5))
+    }
+}

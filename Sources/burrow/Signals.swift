@@ -1,0 +1,23 @@
+import Dispatch
+import Foundation
+
+/// Runs `handler` once on the first SIGINT or SIGTERM (a graceful stop), and exits at once on
+/// a second one.
+enum Signals {
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    static func onTermination(_ handler: @escaping @Sendable (String) -> Void) {
+        var seen = false
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
+            source.setEventHandler {
+                if seen { Foundation.exit(130) }
+                seen = true
+                handler(name)
+            }
+            source.resume()
+            Self.sources.append(source)
+        }
+    }
+}
