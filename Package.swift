@@ -107,6 +107,20 @@ let package = Package(
             ],
             exclude: ["yamux-peer"]
         ),
+        // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.
+        .testTarget(
+            name: "BurrowTunnelTests",
+            dependencies: [
+                "burrow",
+                "BurrowConfig",
+                "BurrowMux",
+                "BurrowProtocol",
+                "BurrowTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

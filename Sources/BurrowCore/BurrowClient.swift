@@ -116,7 +116,7 @@ public final class BurrowClient: Sendable {
             }
         }
         let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
-        let channel = try await ClientBootstrap(group: loop)
+        let connecting = ClientBootstrap(group: loop)
             .connectTimeout(handshakeTimeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -126,7 +126,9 @@ public final class BurrowClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handshake)
                 }
             }
-            .connect(host: configuration.server.endpoint.host, port: configuration.server.endpoint.port).get()
+            .connect(host: configuration.server.endpoint.host, port: configuration.server.endpoint.port)
+        connecting.whenFailure { ready.fail($0) }
+        let channel = try await connecting.get()
         let stopped = self.state.withLockedValue { state in
             state.channel = channel
             return state.stopped
@@ -138,14 +140,11 @@ public final class BurrowClient: Sendable {
         if stopped { return }
 
         // The whole login must fit in the handshake timeout.
-        let loggedIn = loop.makePromise(of: Void.self)
+        let timedOut = NIOLockedValueBox(false)
+        let timeoutText = "no login answer from the server within \(configuration.handshakeTimeout.shortDescription)"
         let timer = loop.scheduleTask(in: handshakeTimeout) {
-            struct Timeout: Error, CustomStringConvertible {
-                let description: String
-            }
-            let error = Timeout(description: "no login answer from the server within \(configuration.handshakeTimeout.shortDescription)")
-            ready.fail(error)
-            loggedIn.fail(error)
+            timedOut.withLockedValue { $0 = true }
+            ready.fail(SessionEnded(description: timeoutText))
             channel.close(promise: nil)
         }
         defer { timer.cancel() }
@@ -163,7 +162,6 @@ public final class BurrowClient: Sendable {
             try await control.executeThenClose { inbound, outbound in
                 var messages = inbound.makeAsyncIterator()
                 try await self.login(&messages, outbound)
-                loggedIn.succeed(())
                 timer.cancel()
                 try await self.openProxies(&messages, outbound)
                 // Nothing more to say: wait for the session to end.
@@ -174,6 +172,7 @@ public final class BurrowClient: Sendable {
         } catch let error as LoginRefused {
             throw error
         } catch {
+            if timedOut.withLockedValue({ $0 }) { throw SessionEnded(description: timeoutText) }
             let cause = await monitor.cause(on: loop)
             throw SessionEnded(description: cause == "connection closed" ? ErrorText.explain(error) : cause)
         }

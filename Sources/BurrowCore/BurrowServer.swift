@@ -11,6 +11,7 @@ public final class BurrowServer: Sendable {
     private let group: EventLoopGroup
     private let listener = NIOLockedValueBox<Channel?>(nil)
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: ServerSession]>([:])
+    private let stopping = NIOLockedValueBox(false)
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
         self.group = group
@@ -61,6 +62,11 @@ public final class BurrowServer: Sendable {
     /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to
     /// `grace`) for open streams to finish before closing what is left.
     public func stop(grace: Duration = .seconds(5)) async {
+        let alreadyStopping = self.stopping.withLockedValue { stopping in
+            defer { stopping = true }
+            return stopping
+        }
+        guard !alreadyStopping else { return }
         let listener = self.listener.withLockedValue { $0 }
         try? await listener?.close()
         let sessions = self.sessions.withLockedValue { Array($0.values) }

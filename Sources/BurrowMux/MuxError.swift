@@ -103,8 +103,9 @@ extension MuxError {
         MuxError(.goAwayReceived, "peer is going away (code \(GoAwayCode(rawValue: code)?.description ?? String(code)))")
     }
     static let sessionClosed = MuxError(.sessionClosed, "the session is closed")
-    static func keepAliveTimeout(_ seconds: Double) -> MuxError {
-        MuxError(.keepAliveTimeout, "no frames from the peer for \(seconds) s: the link is dead")
+    static func keepAliveTimeout(milliseconds: Int64) -> MuxError {
+        let tenths = (milliseconds + 50) / 100
+        return MuxError(.keepAliveTimeout, "no frames from the peer for \(tenths / 10).\(tenths % 10) s: the link is dead")
     }
     static func tooManyStreams(_ limit: Int) -> MuxError {
         MuxError(.tooManyStreams, "stream limit of \(limit) reached")

@@ -356,8 +356,8 @@ extension MuxSessionHandler {
             self.missedKeepAlives = self.heardFromPeer ? 0 : self.missedKeepAlives + 1
             self.heardFromPeer = false
             if self.missedKeepAlives >= self.configuration.keepAliveMisses {
-                let seconds = Double(interval.nanoseconds) / 1e9 * Double(self.missedKeepAlives)
-                self.sessionFailed(MuxError.keepAliveTimeout(seconds), context: context, sendGoAway: false)
+                let silence = interval.nanoseconds / 1_000_000 * Int64(self.missedKeepAlives)
+                self.sessionFailed(MuxError.keepAliveTimeout(milliseconds: silence), context: context, sendGoAway: false)
                 return
             }
             // Unanswered keepalive pings are forgotten: only the silence matters.

@@ -4,13 +4,27 @@ import NIOConcurrencyHelpers
 /// A real peer program run by a test: its stdout is collected line by line, and tests wait for
 /// lines or for its exit, never for time.
 public final class PeerProcess: Sendable {
+    struct Waiter {
+        struct Match {
+            let text: String
+            let anywhere: Bool
+            func matches(_ line: String) -> Bool { self.anywhere ? line.contains(self.text) : line.hasPrefix(self.text) }
+        }
+        let id: UUID
+        let match: Match
+        let continuation: CheckedContinuation<String, Error>
+        var text: String { self.match.text }
+        func matches(_ line: String) -> Bool { self.match.matches(line) }
+    }
+
     private let process: Process
+    private let pipe: Pipe
     private let state = NIOLockedValueBox(State())
 
     private struct State {
         var lines: [String] = []
         var partial = Data()
-        var waiters: [(prefix: String, continuation: CheckedContinuation<String, Error>)] = []
+        var waiters: [Waiter] = []
         var exited = false
     }
 
@@ -20,41 +34,48 @@ public final class PeerProcess: Sendable {
     }
 
     /// Starts `executable` with `arguments`; `environment` entries are added to the test's own.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// With `mergeStandardError`, what it writes to stderr (logs) is collected too.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], mergeStandardError: Bool = false) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let pipe = Pipe()
         process.standardOutput = pipe
+        if mergeStandardError { process.standardError = pipe }
         self.process = process
+        self.pipe = pipe
+        try process.run()
+        // A thread of its own blocks on the pipe until EOF (readabilityHandler has been seen to
+        // crash libdispatch when many short-lived processes come and go).
         let state = self.state
-        pipe.fileHandleForReading.readabilityHandler = { handle in
-            let data = handle.availableData
-            state.withLockedValue { state in
-                if data.isEmpty {
-                    state.exited = true
-                    for waiter in state.waiters {
-                        waiter.continuation.resume(throwing: Failure(description: "peer exited before printing '\(waiter.prefix)'; it printed:\n" + state.lines.joined(separator: "\n")))
-                    }
-                    state.waiters.removeAll()
-                    handle.readabilityHandler = nil
-                    return
-                }
-                state.partial.append(data)
-                while let newline = state.partial.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = String(decoding: state.partial[state.partial.startIndex..<newline], as: UTF8.self)
-                    state.partial.removeSubrange(state.partial.startIndex...newline)
-                    state.lines.append(line)
-                    state.waiters.removeAll { waiter in
-                        guard line.hasPrefix(waiter.prefix) else { return false }
-                        waiter.continuation.resume(returning: line)
-                        return true
+        let handle = pipe.fileHandleForReading
+        Thread.detachNewThread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                state.withLockedValue { state in
+                    state.partial.append(data)
+                    while let newline = state.partial.firstIndex(of: UInt8(ascii: "\n")) {
+                        let line = String(decoding: state.partial[state.partial.startIndex..<newline], as: UTF8.self)
+                        state.partial.removeSubrange(state.partial.startIndex...newline)
+                        state.lines.append(line)
+                        state.waiters.removeAll { waiter in
+                            guard waiter.matches(line) else { return false }
+                            waiter.continuation.resume(returning: line)
+                            return true
+                        }
                     }
                 }
             }
+            state.withLockedValue { state in
+                state.exited = true
+                for waiter in state.waiters {
+                    waiter.continuation.resume(throwing: Failure(description: "peer exited before printing '\(waiter.text)'; it printed:\n" + state.lines.joined(separator: "\n")))
+                }
+                state.waiters.removeAll()
+            }
         }
-        try process.run()
     }
 
     /// Every line printed so far.
@@ -62,17 +83,48 @@ public final class PeerProcess: Sendable {
 
     /// Waits for the first line starting with `prefix` (printed already or later).
     public func line(startingWith prefix: String) async throws -> String {
-        try await withCheckedThrowingContinuation { continuation in
-            self.state.withLockedValue { state in
-                if let line = state.lines.first(where: { $0.hasPrefix(prefix) }) {
+        try await self.line(Waiter.Match(text: prefix, anywhere: false), after: 0)
+    }
+
+    /// Waits for the first line, from the `after`-th on, that contains `text`.
+    public func line(containing text: String, after: Int = 0) async throws -> String {
+        try await self.line(Waiter.Match(text: text, anywhere: true), after: after)
+    }
+
+    /// How many lines were printed so far (to wait only for later ones).
+    public var lineCount: Int { self.state.withLockedValue { $0.lines.count } }
+
+    private func line(_ match: Waiter.Match, after: Int, timeout: Double = 30) async throws -> String {
+        let id = UUID()
+        let state = self.state
+        return try await withCheckedThrowingContinuation { continuation in
+            state.withLockedValue { state in
+                if let line = state.lines.dropFirst(after).first(where: match.matches) {
                     continuation.resume(returning: line)
                 } else if state.exited {
-                    continuation.resume(throwing: Failure(description: "peer exited without printing '\(prefix)'; it printed:\n" + state.lines.joined(separator: "\n")))
+                    continuation.resume(throwing: Failure(description: "peer exited without printing '\(match.text)'; it printed:\n" + state.lines.joined(separator: "\n")))
                 } else {
-                    state.waiters.append((prefix, continuation))
+                    state.waiters.append(Waiter(id: id, match: match, continuation: continuation))
+                }
+            }
+            // A guard against a test hanging forever, not a synchronisation: it fires only when
+            // the line never comes.
+            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) {
+                state.withLockedValue { state in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return }
+                    let waiter = state.waiters.remove(at: index)
+                    waiter.continuation.resume(throwing: Failure(description: "no line with '\(match.text)' within \(Int(timeout)) s; the process printed:\n" + state.lines.joined(separator: "\n")))
                 }
             }
         }
+    }
+
+    /// The process's id, for signals.
+    public var pid: Int32 { self.process.processIdentifier }
+
+    /// Sends `signal` to the process this object started.
+    public func signal(_ signal: Int32) {
+        if self.process.isRunning { kill(self.process.processIdentifier, signal) }
     }
 
     /// Waits for the process to end and returns its exit status.

@@ -106,22 +106,26 @@ public final class StreamEndpoint: ChannelDuplexHandler, @unchecked Sendable {
     private func pump() {
         guard let context, context.channel.isActive, !self.finishedSending else { return }
         if self.sendAfterEOF, !self.sawEOF { return }
-        var wrote = false
+        var lastWrite: EventLoopFuture<Void>?
         while context.channel.isWritable, self.outgoing.readableBytes > 0 {
             let chunk = self.outgoing.readSlice(length: min(self.chunkSize, self.outgoing.readableBytes))!
-            context.write(self.wrapOutboundOut(chunk), promise: nil)
-            wrote = true
+            lastWrite = context.write(self.wrapOutboundOut(chunk))
         }
-        if wrote { context.flush() }
+        if lastWrite != nil { context.flush() }
         guard self.outgoing.readableBytes == 0 else { return }
         self.finishedSending = true
+        // Close only once the last byte is written: a socket whose input is already closed
+        // turns close(.output) into a full close that drops unwritten data.
+        let written = lastWrite ?? context.eventLoop.makeSucceededVoidFuture()
         switch self.afterSending {
         case .halfClose:
-            let promise = context.eventLoop.makePromise(of: Void.self)
-            context.close(mode: .output, promise: promise)
-            promise.futureResult.cascade(to: self.sentPromise)
+            written.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                context.close(mode: .output, promise: promise)
+                promise.futureResult.cascade(to: self.sentPromise)
+            }
         case .nothing:
-            self.sentPromise.succeed(())
+            written.cascade(to: self.sentPromise)
         }
     }
 }

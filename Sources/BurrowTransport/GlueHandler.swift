@@ -5,7 +5,8 @@ import NIOCore
 /// Backpressure runs end to end: a side's `read()` is passed on only while its partner is
 /// writable, so a slow reader on one side stops reading on the other instead of buffering.
 /// Half-close passes through: EOF on one side becomes `close(mode: .output)` on the other
-/// (the channels need `allowRemoteHalfClosure`), and when one side closes, so does the other.
+/// (the channels need `allowRemoteHalfClosure`), and when one side closes, so does the other,
+/// after writing what it still holds. An error on one side aborts the other at once.
 ///
 /// Both channels must share one event loop: the handlers call each other directly.
 public final class GlueHandler {
@@ -50,19 +51,38 @@ extension GlueHandler {
         self.context?.flush()
     }
 
+    /// The partner finished sending: finish ours once what it sent has been written.
     private func partnerWriteEOF() {
-        guard let context = self.context else { return }
-        // A channel that cannot half-close (or has already closed output) closes entirely.
-        let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.assumeIsolatedUnsafeUnchecked().whenFailure { error in
-            if let channelError = error as? ChannelError, channelError == .outputClosed { return }
-            context.close(promise: nil)
-        }
-        context.close(mode: .output, promise: promise)
+        self.closeAfterPendingWrites(mode: .output)
     }
 
+    /// The partner closed: close too, once what it sent has been written.
     private func partnerCloseFull() {
+        self.closeAfterPendingWrites(mode: .all)
+    }
+
+    /// The partner failed: close at once, dropping what is pending.
+    private func partnerAbort() {
         self.context?.close(promise: nil)
+    }
+
+    /// Closing a socket drops its unwritten data (and NIO turns an output close into a full one
+    /// when input is already shut), so an empty write goes first: it completes only after
+    /// everything before it is written.
+    private func closeAfterPendingWrites(mode: CloseMode) {
+        guard let context = self.context else { return }
+        let drained = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(NIOAny(ByteBuffer()), promise: drained)
+        drained.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+            let closed = context.eventLoop.makePromise(of: Void.self)
+            closed.futureResult.assumeIsolatedUnsafeUnchecked().whenFailure { error in
+                // A channel that cannot half-close (or whose output is already closed) closes entirely.
+                if mode == .output, (error as? ChannelError) != .outputClosed, (error as? ChannelError) != .alreadyClosed {
+                    context.close(promise: nil)
+                }
+            }
+            context.close(mode: mode, promise: closed)
+        }
     }
 
     private func partnerBecameWritable() {
@@ -116,7 +136,7 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
-        self.partner?.partnerCloseFull()
+        self.partner?.partnerAbort()
         context.fireErrorCaught(error)
     }
 

@@ -32,12 +32,14 @@ struct ServerCommand: AsyncParsableCommand {
             logger.critical("cannot listen on \(configuration.bind): \(error)")
             throw ExitCode(1)
         }
+        let stopped = AsyncStream.makeStream(of: Void.self)
         Signals.onTermination { name in
             logger.info("\(name): stopping")
-            Task { await server.stop() }
+            Task {
+                await server.stop()
+                stopped.continuation.finish()
+            }
         }
-        try await server.waitUntilStopped()
-        // Let stop() finish its goodbyes.
-        await server.stop(grace: .seconds(5))
+        for await _ in stopped.stream {}
     }
 }

@@ -1,0 +1,172 @@
+import BurrowTestSupport
+import Crypto
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// Runs the real `burrow` binary as server and client processes, with configs written to a
+/// fresh directory, and real services and visitors on loopback. Every port comes from the OS.
+final class TunnelHarness: Sendable {
+    let directory: URL
+    let token = "test-token-\(UUID().uuidString)"
+
+    init() throws {
+        self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("burrow-test-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+    }
+
+    deinit {
+        try? FileManager.default.removeItem(at: self.directory)
+    }
+
+    /// The `burrow` executable next to the test bundle (SwiftPM builds it for this target).
+    static var binary: String {
+        let path = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("burrow").path
+        precondition(FileManager.default.isExecutableFile(atPath: path), "no burrow executable at \(path): run `swift build` first")
+        return path
+    }
+
+    func write(_ name: String, _ text: String) throws -> String {
+        let path = self.directory.appendingPathComponent(name).path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A running `burrow server` and the tunnel port it bound.
+    struct Server {
+        let process: PeerProcess
+        let port: Int
+    }
+
+    /// Starts `burrow server` on 127.0.0.1 (port 0 unless given) with one token for `ports`.
+    func startServer(ports: [Int], port: Int = 0, heartbeat: String = "10s", handshakeTimeout: String = "10s", extraTokens: String = "") async throws -> Server {
+        let config = try self.write("server-\(UUID().uuidString).toml", """
+            bind = "127.0.0.1:\(port)"
+            heartbeat_interval = "\(heartbeat)"
+            handshake_timeout = "\(handshakeTimeout)"
+            [[tokens]]
+            name = "test"
+            token = "\(self.token)"
+            ports = [\(ports.map(String.init).joined(separator: ", "))]
+            \(extraTokens)
+            """)
+        let process = try PeerProcess(Self.binary, ["server", "-c", config, "--log-level", "debug"], mergeStandardError: true)
+        let line = try await process.line(containing: "listening for clients on")
+        let bound = try #require(Int(line.split(separator: ":").last!.split(separator: " ").first!))
+        return Server(process: process, port: bound)
+    }
+
+    struct Proxy {
+        var name: String
+        var local: Int
+        var remote: Int?
+    }
+
+    /// Starts `burrow client` against `serverPort` with `proxies`.
+    func startClient(
+        serverPort: Int, proxies: [Proxy], name: String = "lab", token: String? = nil, heartbeat: String = "10s",
+        extra: String = ""
+    ) throws -> PeerProcess {
+        let proxyTables = proxies.map { proxy in
+            """
+            [[proxies]]
+            name = "\(proxy.name)"
+            local = "127.0.0.1:\(proxy.local)"
+            \(proxy.remote.map { "remote_port = \($0)" } ?? "")
+            """
+        }.joined(separator: "\n")
+        let config = try self.write("client-\(UUID().uuidString).toml", """
+            server = "tcp://127.0.0.1:\(serverPort)"
+            token = "\(token ?? self.token)"
+            name = "\(name)"
+            heartbeat_interval = "\(heartbeat)"
+            local_connect_timeout = "2s"
+            \(extra)
+            [reconnect]
+            initial_delay = "100ms"
+            max_delay = "1s"
+            \(proxyTables)
+            """)
+        return try PeerProcess(Self.binary, ["client", "-c", config, "--log-level", "debug"], mergeStandardError: true)
+    }
+
+    /// Ports the OS just handed out and took back: free now, and nobody else's.
+    static func freePorts(_ count: Int) async throws -> [Int] {
+        var channels: [Channel] = []
+        for _ in 0..<count {
+            channels.append(try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get())
+        }
+        let ports = channels.map { $0.localAddress!.port! }
+        for channel in channels { try await channel.close() }
+        return ports
+    }
+}
+
+/// A local service that echoes everything and half-closes after the visitor's EOF.
+struct EchoService {
+    let channel: Channel
+    var port: Int { self.channel.localAddress!.port! }
+
+    static func start() async throws -> EchoService {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { $0.pipeline.addHandler(EchoHandler()) }
+            .bind(host: "127.0.0.1", port: 0).get()
+        return EchoService(channel: channel)
+    }
+}
+
+/// A visitor: connects, sends `payload`, half-closes, and returns everything it receives until
+/// the other side closes. Gives up (returning what it has) after `deadline` seconds.
+enum Visitor {
+    static func exchange(port: Int, sending payload: ByteBuffer, deadline: Int64 = 60) async throws -> ByteBuffer {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                        wrappingChannelSynchronously: channel,
+                        configuration: .init(isOutboundHalfClosureEnabled: true)
+                    )
+                }
+            }
+        let guardTimer = channel.channel.eventLoop.scheduleTask(in: .seconds(deadline)) { channel.channel.close(promise: nil) }
+        defer { guardTimer.cancel() }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await withThrowingTaskGroup(of: ByteBuffer?.self) { group in
+                group.addTask {
+                    var remaining = payload
+                    while remaining.readableBytes > 0 {
+                        try await outbound.write(remaining.readSlice(length: min(64 * 1024, remaining.readableBytes))!)
+                    }
+                    outbound.finish()
+                    return nil
+                }
+                group.addTask {
+                    var received = ByteBuffer()
+                    for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                    return received
+                }
+                var result = ByteBuffer()
+                for try await value in group { if let value { result = value } }
+                return result
+            }
+        }
+    }
+
+    /// Whether a TCP connection to `port` is refused.
+    static func isRefused(port: Int) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return false
+        } catch {
+            return true
+        }
+    }
+}
+
+func sha256(_ buffer: ByteBuffer) -> String {
+    SHA256.hash(data: Data(buffer.readableBytesView)).map { String(format: "%02x", $0) }.joined()
+}

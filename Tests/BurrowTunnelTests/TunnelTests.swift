@@ -1,0 +1,282 @@
+import BurrowProtocol
+import BurrowTestSupport
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The tunnel end to end: real `burrow server` and `burrow client` processes, real services and
+/// visitors, loopback only, every port from the OS.
+@Suite struct TunnelTests {
+    @Test func curlFetchesAPageFromPythonHTTPServerThroughTheTunnel() async throws {
+        let harness = try TunnelHarness()
+        let content = "served from behind the NAT \(UUID().uuidString)\n"
+        _ = try harness.write("hello.txt", content)
+        let python = try await PythonHTTPServer.start(directory: harness.directory.path)
+        defer { python.process.terminate() }
+
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort])
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "web", local: python.port, remote: publicPort)])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        let curl = try PeerProcess("/usr/bin/curl", ["-sS", "--max-time", "20", "http://127.0.0.1:\(publicPort)/hello.txt"], mergeStandardError: true)
+        #expect(await curl.exitStatus() == 0)
+        #expect(curl.lines.joined(separator: "\n") + "\n" == content)
+        _ = try await server.process.line(containing: "client lab logged in from 127.0.0.1:")
+    }
+
+    @Test func sixtyFourConcurrentVisitorsMoveEightMebibytesEachWayByteExact() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort])
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        let size = 8 << 20
+        try await withThrowingTaskGroup(of: (Int, String, String).self) { group in
+            for visitor in 0..<64 {
+                group.addTask {
+                    let payload = TestBytes.buffer(seed: UInt64(visitor), count: size)
+                    let echoed = try await Visitor.exchange(port: publicPort, sending: payload, deadline: 240)
+                    return (visitor, sha256(payload), sha256(echoed))
+                }
+            }
+            var finished = 0
+            for try await (visitor, sent, received) in group {
+                #expect(sent == received, "visitor \(visitor): what came back differs from what was sent")
+                finished += 1
+            }
+            #expect(finished == 64)
+        }
+        try await echo.channel.close()
+    }
+
+    @Test func aHalfClosedVisitorStillReceivesTheWholeReply() async throws {
+        let harness = try TunnelHarness()
+        let reply = TestBytes.buffer(seed: 99, count: 1 << 20)
+        // The service answers only once the visitor has finished sending.
+        let service = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { channel in
+                channel.pipeline.addHandler(StreamEndpoint(eventLoop: channel.eventLoop, sending: reply, sendAfterEOF: true))
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort])
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "reply", local: service.localAddress!.port!, remote: publicPort)])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        let received = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "request, then EOF"))
+        #expect(received.readableBytes == reply.readableBytes)
+        #expect(received == reply)
+        try await service.close()
+    }
+
+    @Test func aWrongTokenIsRefusedAndNoTokenCrossesTheWire() async throws {
+        let harness = try TunnelHarness()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort])
+        defer { server.process.terminate() }
+        let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
+
+        let wrongToken = "wrong-token-\(UUID().uuidString)"
+        let intruder = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: 1, remote: publicPort)], name: "intruder", token: wrongToken)
+        #expect(await intruder.exitStatus() == 2)
+        #expect(intruder.lines.contains { $0.contains("authentication failed at tcp://127.0.0.1:\(relay.port)") })
+        _ = try await server.process.line(containing: "authentication failed for client intruder from 127.0.0.1:")
+
+        // A client with the right token logs in through the same relay...
+        let echo = try await EchoService.start()
+        let good = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: echo.port, remote: publicPort)])
+        defer { good.terminate() }
+        _ = try await good.line(containing: "is published on server port")
+        let captured = relay.capturedUpstream
+        #expect(captured.count == 2)
+        for (connection, secret) in zip(captured, [wrongToken, harness.token]) {
+            #expect(connection.readableBytes > 100)
+            #expect(!String(decoding: connection.readableBytesView, as: UTF8.self).contains(secret), "a token crossed the wire")
+        }
+
+        // ...and replaying its bytes on a new connection does not log in.
+        let before = server.process.lineCount
+        let replay = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        try await replay.writeAndFlush(captured[1])
+        _ = try await server.process.line(containing: "wrong proof for token test (wrong token, or a replayed login)", after: before)
+        try await replay.closeFuture.get()
+        await relay.close()
+        try await echo.channel.close()
+    }
+
+    @Test func portsOutsideTheTokenOrInUseAreRefusedAndOtherProxiesKeepWorking() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await TunnelHarness.freePorts(3)
+        let (good, busy, forbidden) = (ports[0], ports[1], ports[2])
+        // Someone else already listens on `busy`.
+        let squatter = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: busy).get()
+        let server = try await harness.startServer(ports: [good, busy])
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "good", local: echo.port, remote: good),
+            .init(name: "forbidden", local: echo.port, remote: forbidden),
+            .init(name: "busy", local: echo.port, remote: busy),
+        ])
+        defer { client.terminate() }
+
+        let refusal = try await client.line(containing: "proxy forbidden rejected by the server")
+        #expect(refusal.contains("port \(forbidden) is not allowed for token test (allowed: \(good), \(busy))"))
+        let inUse = try await client.line(containing: "proxy busy rejected by the server")
+        #expect(inUse.contains("cannot listen on port \(busy)"))
+        _ = try await client.line(containing: "is published on server port \(good)")
+
+        let payload = TestBytes.buffer(seed: 7, count: 256 * 1024)
+        #expect(try await Visitor.exchange(port: good, sending: payload) == payload)
+        try await squatter.close()
+        try await echo.channel.close()
+    }
+
+    @Test func theClientComesBackAfterAServerRestartAndItsPortsCloseWhenItDies() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let first = try await harness.startServer(ports: [publicPort])
+        let client = try harness.startClient(serverPort: first.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let payload = TestBytes.buffer(seed: 1, count: 64 * 1024)
+        #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
+
+        // Stop the server: the client retries, with one line per attempt, until it is back.
+        let before = client.lineCount
+        first.process.signal(SIGTERM)
+        #expect(await first.process.exitStatus() == 0)
+        _ = try await client.line(containing: "next attempt in", after: before)
+        let second = try await harness.startServer(ports: [publicPort], port: first.port)
+        defer { second.process.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)", after: before)
+        #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
+
+        // Kill the client: the server notices and frees its port at once.
+        client.signal(SIGKILL)
+        _ = try await second.process.line(containing: "client lab disconnected")
+        #expect(await Visitor.isRefused(port: publicPort))
+        try await echo.channel.close()
+    }
+
+    @Test func aLinkThatGoesSilentIsDetectedOnBothSides() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort], heartbeat: "300ms")
+        defer { server.process.terminate() }
+        let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
+        let client = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)], heartbeat: "300ms")
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        let (serverBefore, clientBefore) = (server.process.lineCount, client.lineCount)
+        relay.stall()
+        let serverSide = try await server.process.line(containing: "client lab disconnected", after: serverBefore)
+        #expect(serverSide.contains("no frames from the peer for 0.9 s"))
+        let clientSide = try await client.line(containing: "next attempt in", after: clientBefore)
+        #expect(clientSide.contains("no frames from the peer for 0.9 s"))
+        // Its port is free for the next login.
+        #expect(await Visitor.isRefused(port: publicPort))
+        await relay.close()
+        try await echo.channel.close()
+    }
+
+    @Test func theTunnelPortTurnsAwayStrangersAndKeepsItsClients() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let server = try await harness.startServer(ports: [publicPort], handshakeTimeout: "500ms")
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        // A browser or curl gets a one-line answer saying what this port is.
+        let curl = try PeerProcess("/usr/bin/curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(server.port)/"], mergeStandardError: true)
+        #expect(await curl.exitStatus() == 0)
+        #expect(curl.lines == ["This is a Burrow tunnel port, not a web server: point burrow client here."])
+        _ = try await server.process.line(containing: "HTTP request from 127.0.0.1:")
+
+        // A connection that says nothing is dropped after the handshake timeout.
+        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        let silentPort = silent.localAddress!.port!
+        try await silent.closeFuture.get()
+        _ = try await server.process.line(containing: "no preamble from 127.0.0.1:\(silentPort) within 0.5 s")
+
+        // Garbage after a valid preamble closes that connection only.
+        let garbage = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
+        let garbagePort = garbage.localAddress!.port!
+        var bytes = ByteBuffer(bytes: Preamble.bytes)
+        bytes.writeBytes([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9])
+        try await garbage.writeAndFlush(bytes)
+        try await garbage.closeFuture.get()
+        let line = try await server.process.line(containing: "connection from 127.0.0.1:\(garbagePort) closed before login")
+        #expect(line.contains("unsupported yamux version 9"))
+
+        let payload = TestBytes.buffer(seed: 5, count: 128 * 1024)
+        #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
+        try await echo.channel.close()
+    }
+
+    @Test func checkAcceptsTheShippedExamplesAndListsEveryErrorOfABrokenFile() async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        for example in ["server.toml", "client.toml"] {
+            let check = try PeerProcess(TunnelHarness.binary, ["check", root.appendingPathComponent(example).path], mergeStandardError: true)
+            #expect(await check.exitStatus() == 0, "\(example): \(check.lines)")
+        }
+        let harness = try TunnelHarness()
+        let broken = try harness.write("broken.toml", """
+            server = "tcp://127.0.0.1:7000"
+            token = "long-enough-token"
+            name = "lab"
+            heartbeat_interval = "soon"
+            [[proxies]]
+            name = "ssh"
+            local = "127.0.0.1:22"
+            remote_port = "six"
+            [[proxies]]
+            name = "web"
+            local = "localhost"
+            remote_port = 70000
+            colour = "blue"
+            """)
+        let check = try PeerProcess(TunnelHarness.binary, ["check", broken], mergeStandardError: true)
+        #expect(await check.exitStatus() == 1)
+        let output = check.lines.joined(separator: "\n")
+        #expect(output.contains("5 problems"))
+        #expect(output.contains("heartbeat_interval: expected a positive duration"))
+        #expect(output.contains("proxies[0].remote_port: expected an integer port, got \"six\""))
+        #expect(output.contains("proxies[1].local: expected \"host:port\", got \"localhost\""))
+        #expect(output.contains("proxies[1].remote_port: 70000 is not a port (1-65535)"))
+        #expect(output.contains("proxies[1].colour: unknown key"))
+    }
+}
+
+/// python3's http.server on an OS-chosen port, run with the real interpreter so that the PID we
+/// end is the server's (python3 here may be a pyenv shim).
+struct PythonHTTPServer {
+    let process: PeerProcess
+    let port: Int
+
+    static func start(directory: String) async throws -> PythonHTTPServer {
+        let which = try PeerProcess("/usr/bin/env", ["python3", "-c", "import sys; print(sys.executable)"])
+        let interpreter = try await which.line(startingWith: "/")
+        let process = try PeerProcess(interpreter, ["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory", directory], mergeStandardError: true)
+        let line = try await process.line(containing: "Serving HTTP on")
+        let port = try #require(line.split(separator: " ").drop { $0 != "port" }.dropFirst().first.flatMap { Int($0) })
+        return PythonHTTPServer(process: process, port: port)
+    }
+}
