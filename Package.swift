@@ -107,6 +107,16 @@ let package = Package(
             ],
             exclude: ["yamux-peer"]
         ),
+        // Values of the protocol, config and policy layers: no sockets.
+        .testTarget(
+            name: "BurrowCoreTests",
+            dependencies: [
+                "BurrowCore",
+                "BurrowConfig",
+                "BurrowProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
         // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.
         .testTarget(
             name: "BurrowTunnelTests",

@@ -347,7 +347,8 @@ final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
     private static func explain(_ error: Error) -> String {
         guard let mux = error as? MuxError else { return "\(error)" }
         switch mux.code {
-        case .keepAliveTimeout, .sessionClosed: return "\(mux)"
+        case .sessionClosed: return "connection closed by the peer"
+        case .keepAliveTimeout: return "\(mux)"
         default: return mux.isSessionError ? "protocol error: \(mux)" : "\(mux)"
         }
     }

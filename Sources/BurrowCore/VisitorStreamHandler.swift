@@ -77,7 +77,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
                     self.bridge(stream: stream, service: service, context: context)
                 case .failure(let error):
                     self.logger.warning(
-                        "proxy \(proxy.name): cannot reach local service \(proxy.local) for visitor \(header.visitorAddress): \(Self.explain(error))")
+                        "proxy \(proxy.name): cannot reach local service \(proxy.local) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
                     context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
                 }
             }
@@ -115,13 +115,5 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         context.fireUserInboundEventTriggered(event)
-    }
-
-    static func explain(_ error: Error) -> String {
-        if let error = error as? IOError { return error.description }
-        if case .some(.connectTimeout(let timeout)) = error as? ChannelError {
-            return "no answer within \(Double(timeout.nanoseconds) / 1e9) s"
-        }
-        return "\(error)"
     }
 }

@@ -171,6 +171,54 @@ import Testing
         try await echo.channel.close()
     }
 
+    @Test func anUnreachableLocalServiceClosesTheVisitorPromptlyWithOneLogLine() async throws {
+        let harness = try TunnelHarness()
+        let ports = try await TunnelHarness.freePorts(2)
+        let (publicPort, deadLocal) = (ports[0], ports[1])
+        let server = try await harness.startServer(ports: [publicPort])
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "gone", local: deadLocal, remote: publicPort)])
+        _ = try await client.line(containing: "is published on server port \(publicPort)")
+
+        let received = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "hello?"), deadline: 10)
+        #expect(received.readableBytes == 0)
+        let line = try await client.line(containing: "cannot reach local service")
+        #expect(line.contains("client lab: proxy gone: cannot reach local service 127.0.0.1:\(deadLocal) for visitor 127.0.0.1:"))
+        #expect(line.contains("connection refused"))
+
+        // A client asked to stop says goodbye and exits cleanly.
+        client.signal(SIGTERM)
+        #expect(await client.exitStatus() == 0)
+    }
+
+    @Test func oneSessionPerClientNameUnlessTheOldOneIsDead() async throws {
+        let harness = try TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await TunnelHarness.freePorts(2)
+        let server = try await harness.startServer(ports: ports)
+        defer { server.process.terminate() }
+        let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
+        let first = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "a", local: echo.port, remote: ports[0])])
+        defer { first.terminate() }
+        _ = try await first.line(containing: "is published on server port")
+
+        // While the first session is alive, a second login under the same name is refused.
+        let second = try harness.startClient(serverPort: server.port, proxies: [.init(name: "b", local: echo.port, remote: ports[1])])
+        defer { second.terminate() }
+        let refused = try await second.line(containing: "already connected")
+        #expect(refused.contains("client lab is already connected from 127.0.0.1:"))
+
+        // Once the first one's link is dead (it cannot answer the liveness ping), the next
+        // attempt replaces it.
+        relay.stall()
+        _ = try await server.process.line(containing: "did not answer a ping: replaced")
+        _ = try await second.line(containing: "is published on server port \(ports[1])")
+        let payload = TestBytes.buffer(seed: 3, count: 64 * 1024)
+        #expect(try await Visitor.exchange(port: ports[1], sending: payload) == payload)
+        await relay.close()
+        try await echo.channel.close()
+    }
+
     @Test func aLinkThatGoesSilentIsDetectedOnBothSides() async throws {
         let harness = try TunnelHarness()
         let echo = try await EchoService.start()
@@ -211,14 +259,12 @@ import Testing
         _ = try await server.process.line(containing: "HTTP request from 127.0.0.1:")
 
         // A connection that says nothing is dropped after the handshake timeout.
-        let silent = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
-        let silentPort = silent.localAddress!.port!
+        let (silent, silentPort) = try await Self.connect(port: server.port)
         try await silent.closeFuture.get()
         _ = try await server.process.line(containing: "no preamble from 127.0.0.1:\(silentPort) within 0.5 s")
 
         // Garbage after a valid preamble closes that connection only.
-        let garbage = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
-        let garbagePort = garbage.localAddress!.port!
+        let (garbage, garbagePort) = try await Self.connect(port: server.port)
         var bytes = ByteBuffer(bytes: Preamble.bytes)
         bytes.writeBytes([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9])
         try await garbage.writeAndFlush(bytes)
@@ -229,6 +275,14 @@ import Testing
         let payload = TestBytes.buffer(seed: 5, count: 128 * 1024)
         #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
         try await echo.channel.close()
+    }
+
+    /// A raw connection and its local port (read at once: the server may close it any moment).
+    private static func connect(port: Int) async throws -> (Channel, Int) {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port)
+            .map { ($0, $0.localAddress?.port ?? 0) }
+            .get()
     }
 
     @Test func checkAcceptsTheShippedExamplesAndListsEveryErrorOfABrokenFile() async throws {

@@ -1,0 +1,139 @@
+import BurrowConfig
+import Testing
+
+@Suite struct ConfigTests {
+    private func problems(_ text: String, client: Bool, environment: [String: String] = [:]) -> [String] {
+        do {
+            if client {
+                _ = try ClientConfig.parse(text, environment: environment)
+            } else {
+                _ = try ServerConfig.parse(text, environment: environment)
+            }
+            return []
+        } catch let error as ConfigError {
+            return error.problems.map(\.description)
+        } catch {
+            return ["unexpected \(error)"]
+        }
+    }
+
+    @Test func readsAServerConfigWithDefaults() throws {
+        let config = try ServerConfig.parse("""
+            bind = "0.0.0.0:7000"
+            [[tokens]]
+            name = "home"
+            token_env = "HOME_TOKEN"
+            ports = [6000, "6100-6110"]
+            """, environment: ["HOME_TOKEN": "secret-from-env"])
+        #expect(config.bind == Endpoint(host: "0.0.0.0", port: 7000))
+        #expect(config.tokens.first?.token.value == "secret-from-env")
+        #expect(config.tokens.first?.ports == PortSet([6000...6000, 6100...6110]))
+        #expect(config.heartbeatInterval == .seconds(10))
+        #expect(config.handshakeTimeout == .seconds(10))
+        #expect("\(config.tokens[0].token)" == "<redacted>")
+    }
+
+    @Test func readsAClientConfig() throws {
+        let config = try ClientConfig.parse("""
+            server = "tcp://[::1]:7000"
+            token = "long-enough"
+            name = "lab"
+            heartbeat_interval = "250ms"
+            [reconnect]
+            max_delay = 5
+            [[proxies]]
+            name = "ssh"
+            local = "127.0.0.1:22"
+            remote_port = 6000
+            [[proxies]]
+            name = "web"
+            local = "localhost:8080"
+            """, environment: [:])
+        #expect(config.server.endpoint == Endpoint(host: "::1", port: 7000))
+        #expect(config.heartbeatInterval == .milliseconds(250))
+        #expect(config.reconnect.maximumDelay == .seconds(5))
+        #expect(config.proxies.map(\.remotePort) == [6000, nil])
+        #expect(config.proxies[1].local == Endpoint(host: "localhost", port: 8080))
+    }
+
+    @Test func wrongTypesAreNamedWithTheirKeyPath() {
+        let found = self.problems("""
+            server = "tcp://h:1"
+            token = "long-enough"
+            name = "lab"
+            [[proxies]]
+            name = "a"
+            local = "127.0.0.1:1"
+            [[proxies]]
+            name = "b"
+            local = "127.0.0.1:2"
+            remote_port = "six"
+            """, client: true)
+        #expect(found == [#"proxies[1].remote_port: expected an integer port, got "six""#])
+    }
+
+    @Test func everyProblemIsReportedAtOnce() {
+        let found = self.problems("""
+            bind = "nowhere"
+            surprise = 1
+            [[tokens]]
+            name = "a"
+            token = "short"
+            ports = [70000, "9-3"]
+            extra = true
+            """, client: false)
+        #expect(found == [
+            #"bind: expected "host:port", got "nowhere""#,
+            "tokens[0].token: a token must be at least 8 characters (make one with `burrow token`)",
+            "tokens[0].ports[0]: expected a port (1-65535) or a range \"first-last\", got 70000",
+            "tokens[0].ports[1]: expected a port (1-65535) or a range \"first-last\", got \"9-3\"",
+            "tokens[0].extra: unknown key",
+            "surprise: unknown key",
+        ])
+    }
+
+    @Test func missingAndConflictingSecretsAreExplained() {
+        let both = self.problems("""
+            server = "tcp://h:1"
+            token = "long-enough"
+            token_env = "X"
+            name = "lab"
+            """, client: true)
+        #expect(both == ["token: give either token or token_env, not both"])
+        let unset = self.problems("""
+            server = "tcp://h:1"
+            token_env = "BURROW_TEST_UNSET"
+            name = "lab"
+            """, client: true)
+        #expect(unset == ["token_env: environment variable BURROW_TEST_UNSET is not set"])
+    }
+
+    @Test func duplicatesAndUnsupportedValuesAreRefused() {
+        let found = self.problems("""
+            server = "ws://h:1/x"
+            token = "long-enough"
+            name = "lab"
+            [[proxies]]
+            name = "a"
+            local = "127.0.0.1:1"
+            remote_port = 6000
+            [[proxies]]
+            name = "a"
+            local = "127.0.0.1:2"
+            [[proxies]]
+            name = "c"
+            type = "carrier-pigeon"
+            local = "127.0.0.1:3"
+            remote_port = 6000
+            """, client: true)
+        #expect(found.contains { $0.hasPrefix("server: unsupported scheme \"ws://\"") })
+        #expect(found.contains("proxies[1].name: proxy name \"a\" is used twice"))
+        #expect(found.contains { $0.hasPrefix("proxies[2].type: unsupported proxy type \"carrier-pigeon\"") })
+    }
+
+    @Test func syntaxErrorsCarryTheirPosition() {
+        let found = self.problems("bind = \"0.0.0.0:7000\"\n[[tokens]\n", client: false)
+        #expect(found.count == 1)
+        #expect(found.first?.contains("TOML syntax error at line 2") == true)
+    }
+}
