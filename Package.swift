@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "burrow", targets: ["burrow"]),
+        .executable(name: "burrow-bench", targets: ["burrow-bench"]),
         .library(name: "BurrowMux", targets: ["BurrowMux"]),
         .library(name: "BurrowTransport", targets: ["BurrowTransport"]),
     ],
@@ -69,6 +70,15 @@ let package = Package(
                 "BurrowProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Load generators for bench/run.sh (latency, connection rate, held connections).
+        .executableTarget(
+            name: "burrow-bench",
+            dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]

@@ -1,7 +1,7 @@
 import NIOCore
 
 /// Writes back everything it reads, with backpressure (reads pass only while the channel is
-/// writable), and answers the peer's EOF by half-closing.
+/// writable), and answers the peer's EOF by half-closing after the last echoed byte.
 public final class EchoHandler: ChannelDuplexHandler, Sendable {
     public typealias InboundIn = ByteBuffer
     public typealias OutboundIn = ByteBuffer
@@ -19,7 +19,11 @@ public final class EchoHandler: ChannelDuplexHandler, Sendable {
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent {
-            context.close(mode: .output, promise: nil)
+            // Half-close once every echoed byte is written: NIO turns close(.output) on a socket
+            // whose input is shut into a full close that drops unwritten data.
+            context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                context.close(mode: .output, promise: nil)
+            }
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -39,17 +39,18 @@ import Testing
         _ = try await client.line(containing: "is published on server port \(publicPort)")
 
         let size = 8 << 20
-        try await withThrowingTaskGroup(of: (Int, String, String).self) { group in
+        try await withThrowingTaskGroup(of: (Int, String, String, String).self) { group in
             for visitor in 0..<64 {
                 group.addTask {
                     let payload = TestBytes.buffer(seed: UInt64(visitor), count: size)
                     let echoed = try await Visitor.exchange(port: publicPort, sending: payload, deadline: 240)
-                    return (visitor, sha256(payload), sha256(echoed))
+                    let (sent, received) = (sha256(payload), sha256(echoed))
+                    return (visitor, sent, received, sent == received ? "" : Self.firstDifference(payload, echoed))
                 }
             }
             var finished = 0
-            for try await (visitor, sent, received) in group {
-                #expect(sent == received, "visitor \(visitor): what came back differs from what was sent")
+            for try await (visitor, sent, received, difference) in group {
+                #expect(sent == received, "visitor \(visitor): what came back differs from what was sent: \(difference)")
                 finished += 1
             }
             #expect(finished == 64)
@@ -275,6 +276,15 @@ import Testing
         let payload = TestBytes.buffer(seed: 5, count: 128 * 1024)
         #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
         try await echo.channel.close()
+    }
+
+    /// Where two buffers part, for a failure message.
+    static func firstDifference(_ sent: ByteBuffer, _ received: ByteBuffer) -> String {
+        let a = Array(sent.readableBytesView), b = Array(received.readableBytesView)
+        guard let index = a.indices.first(where: { $0 < b.count && a[$0] != b[$0] }) ?? (a.count == b.count ? nil : min(a.count, b.count)) else {
+            return "identical"
+        }
+        return "\(b.count) of \(a.count) bytes came back; first difference at byte \(index)"
     }
 
     /// A raw connection and its local port (read at once: the server may close it any moment).

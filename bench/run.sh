@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Burrow's benchmark: the same workloads, in one run, through
+#   direct   no tunnel (the floor)
+#   socat    a one-hop relay (socat forks per connection)
+#   ssh -R   a throwaway sshd on loopback, aes128-gcm
+#   burrow   server + client over tcp
+# and a table of every figure with its ratio to socat (also written as JSON to bench/out/).
+# Absolute numbers on a shared machine are noise; the ratios within one run are the result.
+#
+# Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
+# Needs: iperf3, socat, openssh-server/client (scripts/setup --bench installs them), root or a
+# user allowed to raise its fd limit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+duration=5; held=10000; rate_seconds=5; latency_count=20000
+if [ "${1:-}" = "--quick" ]; then duration=2; held=2000; rate_seconds=2; latency_count=5000; fi
+
+scripts/setup --bench
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+echo "building release binaries..." >&2
+swift build -c release --product burrow >&2
+swift build -c release --product burrow-bench >&2
+bin="$(swift build -c release --show-bin-path)"
+out=bench/out; mkdir -p "$out"
+work="$(mktemp -d)"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
+trap cleanup EXIT
+
+# A free port from the kernel (bound and released by python3).
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+# Waits until something listens on port $1.
+wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; echo "nothing listens on $1" >&2; return 1; }
+
+# --- the services behind every tunnel ---------------------------------------------------------
+echo_port=$(free_port); "$bin/burrow-bench" echo --port "$echo_port" >/dev/null & pids+=($!)
+iperf_port=$(free_port); iperf3 -s -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
+wait_port "$echo_port"; wait_port "$iperf_port"
+
+# --- socat ---------------------------------------------------------------------------------------
+socat_echo=$(free_port); socat_iperf=$(free_port)
+socat TCP-LISTEN:"$socat_echo",fork,reuseaddr,backlog=4096 TCP:127.0.0.1:"$echo_port" & pids+=($!)
+socat TCP-LISTEN:"$socat_iperf",fork,reuseaddr TCP:127.0.0.1:"$iperf_port" & pids+=($!)
+
+# --- ssh -R: a throwaway sshd on loopback ---------------------------------------------------------
+ssh_port=$(free_port); ssh_echo=$(free_port); ssh_iperf=$(free_port)
+ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
+ssh-keygen -q -t ed25519 -N '' -f "$work/user_key"
+cp "$work/user_key.pub" "$work/authorized_keys"; chmod 600 "$work/authorized_keys"
+cat > "$work/sshd_config" <<CONF
+Port $ssh_port
+ListenAddress 127.0.0.1
+HostKey $work/host_key
+AuthorizedKeysFile $work/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+StrictModes no
+AllowTcpForwarding yes
+GatewayPorts no
+Ciphers aes128-gcm@openssh.com
+PidFile $work/sshd.pid
+CONF
+mkdir -p /run/sshd
+/usr/sbin/sshd -D -f "$work/sshd_config" & pids+=($!)
+wait_port "$ssh_port"
+ssh -N -i "$work/user_key" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR \
+    -c aes128-gcm@openssh.com -o ExitOnForwardFailure=yes \
+    -R "127.0.0.1:$ssh_echo:127.0.0.1:$echo_port" -R "127.0.0.1:$ssh_iperf:127.0.0.1:$iperf_port" \
+    "$(id -un)@127.0.0.1" & pids+=($!)
+
+# --- burrow -----------------------------------------------------------------------------------------
+burrow_server_port=$(free_port); burrow_echo=$(free_port); burrow_iperf=$(free_port)
+token=$("$bin/burrow" token)
+cat > "$work/server.toml" <<CONF
+bind = "127.0.0.1:$burrow_server_port"
+[[tokens]]
+name = "bench"
+token = "$token"
+ports = [$burrow_echo, $burrow_iperf]
+CONF
+cat > "$work/client.toml" <<CONF
+server = "tcp://127.0.0.1:$burrow_server_port"
+token = "$token"
+name = "bench"
+[[proxies]]
+name = "echo"
+local = "127.0.0.1:$echo_port"
+remote_port = $burrow_echo
+[[proxies]]
+name = "iperf"
+local = "127.0.0.1:$iperf_port"
+remote_port = $burrow_iperf
+CONF
+"$bin/burrow" server -c "$work/server.toml" --log-level warning & burrow_server_pid=$!; pids+=($burrow_server_pid)
+wait_port "$burrow_server_port"
+"$bin/burrow" client -c "$work/client.toml" --log-level warning & burrow_client_pid=$!; pids+=($burrow_client_pid)
+for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf"; do wait_port "$port"; done
+
+rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
+
+# --- measurements -------------------------------------------------------------------------------------
+declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo)
+declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf)
+targets=(direct socat ssh burrow)
+json="{"
+for target in "${targets[@]}"; do
+  echo "measuring $target..." >&2
+  single=$(iperf3 -c 127.0.0.1 -p "${iperf_ports[$target]}" -t "$duration" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  parallel=$(iperf3 -c 127.0.0.1 -p "${iperf_ports[$target]}" -t "$duration" -P 8 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
+  rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
+  json+="\"$target\": {\"single_gbps\": $single, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
+done
+
+# Memory: burrow server + client, idle and while holding idle visitor connections.
+idle=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
+coproc HOLD { "$bin/burrow-bench" hold --port "$burrow_echo" --count "$held"; }
+read -r held_line <&"${HOLD[0]}"
+# Every visitor is bridged once an echo through the newest connection works.
+"$bin/burrow-bench" latency --port "$burrow_echo" --count 10 >/dev/null
+holding=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
+exec {HOLD[1]}>&-
+json+="\"burrow_memory\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"held\": $held}}"
+echo "$json" | python3 -m json.tool > "$out/results.json"
+
+python3 - "$out/results.json" <<'PY'
+import json, sys, platform, os
+r = json.load(open(sys.argv[1]))
+targets = ["direct", "socat", "ssh", "burrow"]
+def row(name, get, unit, higher_is_better=True):
+    base = get(r["socat"])
+    cells = []
+    for t in targets:
+        v = get(r[t])
+        cells.append(f"{v:10.2f} ({v / base:5.2f}x)")
+    print(f"| {name:34} | " + " | ".join(cells) + f" | {unit}")
+print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}")
+print("| workload".ljust(37) + "| " + " | ".join(t.ljust(18) for t in targets) + " | unit (ratio to socat)")
+row("single stream (iperf3)", lambda x: x["single_gbps"], "Gbit/s")
+row("8 parallel streams (iperf3 -P 8)", lambda x: x["parallel8_gbps"], "Gbit/s")
+row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is better)")
+row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
+row("new connections per second (16 at once)", lambda x: x["rate"]["connections_per_second"], "conn/s")
+m = r["burrow_memory"]
+per = (m["holding_kib"] - m["idle_kib"]) / m["held"]
+print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
+PY
