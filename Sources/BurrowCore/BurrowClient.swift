@@ -173,8 +173,7 @@ public final class BurrowClient: Sendable {
             throw error
         } catch {
             if timedOut.withLockedValue({ $0 }) { throw SessionEnded(description: timeoutText) }
-            let cause = await monitor.cause(on: loop)
-            throw SessionEnded(description: cause == "connection closed" ? ErrorText.explain(error) : cause)
+            throw SessionEnded(description: await monitor.cause(on: loop))
         }
         throw SessionEnded(description: await monitor.cause(on: loop))
     }

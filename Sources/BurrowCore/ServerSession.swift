@@ -341,7 +341,8 @@ final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
 
     /// Why the session ended, in words.
     func cause(on loop: EventLoop) async -> String {
-        (try? await loop.submit { self.lastError.map(Self.explain) ?? "connection closed" }.get()) ?? "connection closed"
+        (try? await loop.submit { self.lastError.map(Self.explain) ?? "connection closed by the peer" }.get())
+            ?? "connection closed by the peer"
     }
 
     private static func explain(_ error: Error) -> String {

@@ -85,7 +85,8 @@ public final class FaultRelay: Sendable {
         }
 
         func channelInactive(context: ChannelHandlerContext) {
-            self.partner?.close(promise: nil)
+            // A black hole does not pass closes on either.
+            if !self.state.withLockedValue({ $0.stalled }) { self.partner?.close(promise: nil) }
         }
 
         func errorCaught(context: ChannelHandlerContext, error: Error) {

@@ -26,6 +26,7 @@ public final class PeerProcess: Sendable {
         var partial = Data()
         var waiters: [Waiter] = []
         var exited = false
+        var endWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -70,6 +71,8 @@ public final class PeerProcess: Sendable {
             }
             state.withLockedValue { state in
                 state.exited = true
+                for waiter in state.endWaiters { waiter.resume() }
+                state.endWaiters.removeAll()
                 for waiter in state.waiters {
                     waiter.continuation.resume(throwing: Failure(description: "peer exited before printing '\(waiter.text)'; it printed:\n" + state.lines.joined(separator: "\n")))
                 }
@@ -127,15 +130,22 @@ public final class PeerProcess: Sendable {
         if self.process.isRunning { kill(self.process.processIdentifier, signal) }
     }
 
-    /// Waits for the process to end and returns its exit status.
+    /// Waits for the process to end (and for all it printed to be read) and returns its exit
+    /// status.
     public func exitStatus() async -> Int32 {
         let process = self.process
-        return await withCheckedContinuation { continuation in
+        let status = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 process.waitUntilExit()
                 continuation.resume(returning: process.terminationStatus)
             }
         }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            self.state.withLockedValue { state in
+                if state.exited { continuation.resume() } else { state.endWaiters.append(continuation) }
+            }
+        }
+        return status
     }
 
     /// Ends the process if it still runs (the one this object started, by its PID).
