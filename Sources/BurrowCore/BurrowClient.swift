@@ -126,7 +126,7 @@ public final class BurrowClient: Sendable {
                     try channel.pipeline.syncOperations.addHandler(handshake)
                 }
             }
-            .connect(host: configuration.server.endpoint.host, port: configuration.server.endpoint.port)
+            .connect(configuration.server.endpoint)
         connecting.whenFailure { ready.fail($0) }
         let channel = try await connecting.get()
         let stopped = self.state.withLockedValue { state in

@@ -69,7 +69,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
         ClientBootstrap(group: context.eventLoop)
             .connectTimeout(self.connectTimeout)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .connect(host: proxy.local.host, port: proxy.local.port)
+            .connect(proxy.local)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
                 switch result {
@@ -115,5 +115,16 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         context.fireUserInboundEventTriggered(event)
+    }
+}
+
+extension ClientBootstrap {
+    /// Connects to an endpoint; an IP literal skips name resolution, which NIO runs on a
+    /// thread pool (a hop and a syscall per visitor).
+    func connect(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
+        if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
+            return self.connect(to: address)
+        }
+        return self.connect(host: endpoint.host, port: endpoint.port)
     }
 }

@@ -29,7 +29,9 @@ public final class MuxSessionHandler {
     private let inboundStreamInitializer: StreamInitializer?
     private var ids: StreamIDSpace
     private var streams: [UInt32: MuxStream] = [:]
-    private let decoder: NIOSingleStepByteToMessageProcessor<FrameDecoder>
+    private var parser: FrameParser
+    /// The data frame whose payload is arriving: its stream (nil when dropped) and flags.
+    private var currentData: (stream: MuxStream?, flags: Frame.Flags)?
     private var context: ChannelHandlerContext?
     /// Kept after removal so late callers get a failed future rather than a crash.
     private var eventLoop: EventLoop?
@@ -57,7 +59,7 @@ public final class MuxSessionHandler {
         self.inboundStreamInitializer = inboundStreamInitializer
         self.ids = StreamIDSpace(role: configuration.role)
         let largestFrame = max(Int(configuration.maximumWindow), Int(ReceiveWindow.initial))
-        self.decoder = NIOSingleStepByteToMessageProcessor(FrameDecoder(maximumDataLength: largestFrame))
+        self.parser = FrameParser(maximumDataLength: largestFrame)
     }
 
     /// How many streams the session holds (open, or closing on the wire).
@@ -213,9 +215,15 @@ extension MuxSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         guard !self.closed else { return }
         self.isInReadBurst = true
         self.heardFromPeer = true
+        var input = self.unwrapInboundIn(data)
         do {
-            try self.decoder.process(buffer: self.unwrapInboundIn(data)) { frame in
-                try self.handle(frame)
+            while !self.closed, let event = try self.parser.next(from: &input) {
+                switch event {
+                case .frame(let frame):
+                    try self.handle(frame)
+                case .payload(let chunk, let last):
+                    try self.handlePayload(chunk, last: last)
+                }
             }
         } catch {
             self.sessionFailed(error, context: context)
@@ -265,22 +273,46 @@ extension MuxSessionHandler {
     private func handleStreamFrame(_ frame: Frame) throws {
         let streams = self.streams
         let lookup = try self.ids.lookup(frame.streamID, flags: frame.flags) { streams[$0] != nil }
-        let stream: MuxStream
+        var stream: MuxStream?
         switch lookup {
         case .finished:
-            return  // in flight when we closed it: drop
+            stream = nil  // in flight when we closed it: dropped
         case .live:
             stream = self.streams[frame.streamID]!
         case .opening:
-            guard let opened = self.acceptStream(frame.streamID) else { return }
-            stream = opened
+            stream = self.acceptStream(frame.streamID)
         }
-        do {
+        let flags = frame.flags.subtracting(.syn)
+        if frame.kind == .data, frame.length > 0 {
+            // The payload follows in chunks; the window is checked for all of it now, the
+            // flags (FIN) apply once it is all in.
+            try stream?.expectData(Int(frame.length))
+            self.currentData = (stream, flags)
+            return
+        }
+        guard let stream else { return }
+        try self.deliver(to: stream) { () throws(MuxError) in
             if frame.kind == .data {
-                try stream.receiveData(frame.payload, flags: frame.flags.subtracting(.syn))
+                try stream.receiveData(ByteBuffer(), flags: flags)
             } else {
-                try stream.receiveWindowUpdate(delta: frame.length, flags: frame.flags.subtracting(.syn))
+                try stream.receiveWindowUpdate(delta: frame.length, flags: flags)
             }
+        }
+    }
+
+    /// A chunk of the current data frame's payload.
+    private func handlePayload(_ chunk: ByteBuffer, last: Bool) throws {
+        guard let (target, flags) = self.currentData else { return }
+        if last { self.currentData = nil }
+        // The stream may have ended while its frame was arriving.
+        guard let stream = target, self.streams[stream.id] === stream else { return }
+        try self.deliver(to: stream) { () throws(MuxError) in try stream.receiveData(chunk, flags: last ? flags : []) }
+    }
+
+    /// Runs a stream's share of a frame; a stream error resets that stream only.
+    private func deliver(to stream: MuxStream, _ body: () throws(MuxError) -> Void) throws {
+        do {
+            try body()
         } catch {
             // Data or FIN after the peer's own FIN breaks that stream, not the session.
             guard !error.isSessionError || error.code == .unexpectedFlags else { throw error }

@@ -117,7 +117,16 @@ extension MuxStream {
         self.deliverEOFIfDue()
     }
 
-    /// A data frame for this stream. Throws a session error when the peer overran the window.
+    /// A data frame of `length` bytes begins: throws a session error when it would overrun
+    /// the window (checked before any of it is buffered).
+    func expectData(_ length: Int) throws(MuxError) {
+        guard length <= Int(self.receiveWindow.available) else {
+            throw MuxError.windowExceeded(self.id, length: length, available: Int(self.receiveWindow.available))
+        }
+    }
+
+    /// Data for this stream (a whole frame's payload or a chunk of it). Throws a session error
+    /// when the peer overran the window.
     func receiveData(_ payload: ByteBuffer, flags: Frame.Flags) throws(MuxError) {
         let effect = try self.state.receive(flags: flags, carriesData: payload.readableBytes > 0, streamID: self.id)
         if payload.readableBytes > 0 {

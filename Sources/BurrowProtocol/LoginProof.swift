@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// The challenge-response login: both sides prove they hold the token without sending it.
 ///
@@ -19,7 +19,7 @@ public enum LoginProof {
     /// The first 8 bytes of SHA-256(token), hex: lets the server find the token, reveals nothing
     /// usable about it.
     public static func tokenHint(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).prefix(8).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
     }
 
     public static func clientProof(token: String, serverNonce: String, clientNonce: String, name: String) -> String {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import NIOCore
 
 /// Length-prefixed JSON messages: a 4-byte big-endian length, then that many bytes of JSON.

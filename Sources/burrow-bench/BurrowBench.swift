@@ -1,5 +1,6 @@
 import ArgumentParser
-import Foundation
+import Dispatch
+import Glibc
 import NIOCore
 import NIOPosix
 
@@ -16,7 +17,8 @@ struct BurrowBench: AsyncParsableCommand {
 
 /// Prints a line at once (stdout is a pipe to the script, which waits for it).
 func say(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+    var text = line + "\n"
+    text.withUTF8 { _ = Glibc.write(1, $0.baseAddress!, $0.count) }
 }
 
 struct Echo: AsyncParsableCommand {
@@ -111,7 +113,7 @@ struct Rate: AsyncParsableCommand {
         let group = MultiThreadedEventLoopGroup.singleton
         let deadline = NIODeadline.now() + .nanoseconds(Int64(self.seconds * 1e9))
         let started = DispatchTime.now().uptimeNanoseconds
-        let port = self.port
+        let address = try SocketAddress(ipAddress: "127.0.0.1", port: self.port)
         let counts = try await withThrowingTaskGroup(of: (Int, Int).self) { tasks in
             for _ in 0..<self.concurrency {
                 tasks.addTask {
@@ -122,7 +124,7 @@ struct Rate: AsyncParsableCommand {
                             let channel = try await ClientBootstrap(group: group)
                                 .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
                                 .channelInitializer { $0.pipeline.addHandler(OneByte(done: done)) }
-                                .connect(host: "127.0.0.1", port: port).get()
+                                .connect(to: address).get()
                             try await done.futureResult.get()
                             try? await channel.close()
                             completed += 1

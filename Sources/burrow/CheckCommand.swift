@@ -1,6 +1,6 @@
 import ArgumentParser
 import BurrowConfig
-import Foundation
+import FoundationEssentials
 
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,17 +13,13 @@ struct CheckCommand: ParsableCommand {
     var file: String
 
     func run() throws {
-        do {
-            switch try AnyConfig.parse(try ConfigFile.text(self.file), file: self.file, environment: ProcessInfo.processInfo.environment) {
-            case .server(let server):
-                print("\(self.file): valid server config: clients connect to \(server.bind); \(server.tokens.count) token(s): "
-                    + server.tokens.map { "\($0.name) (ports \($0.ports))" }.joined(separator: ", "))
-            case .client(let client):
-                print("\(self.file): valid client config: \(client.name) dials \(client.server); \(client.proxies.count) proxy(ies): "
-                    + client.proxies.map { "\($0.name) \($0.local) -> \($0.remotePort.map(String.init) ?? "any port")" }.joined(separator: ", "))
-            }
-        } catch let error as ConfigError {
-            ConfigFile.report(error)
+        switch try ConfigFile.load(self.file, AnyConfig.parse) {
+        case .server(let server):
+            print("\(self.file): valid server config: clients connect to \(server.bind); \(server.tokens.count) token(s): "
+                + server.tokens.map { "\($0.name) (ports \($0.ports))" }.joined(separator: ", "))
+        case .client(let client):
+            print("\(self.file): valid client config: \(client.name) dials \(client.server); \(client.proxies.count) proxy(ies): "
+                + client.proxies.map { "\($0.name) \($0.local) -> \($0.remotePort.map(String.init) ?? "any port")" }.joined(separator: ", "))
         }
     }
 }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import BurrowConfig
 import BurrowCore
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOPosix
 
@@ -18,12 +18,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        let configuration: ClientConfig
-        do {
-            configuration = try ClientConfig.parse(try ConfigFile.text(self.config), file: self.config, environment: ProcessInfo.processInfo.environment)
-        } catch let error as ConfigError {
-            ConfigFile.report(error)
-        }
+        let configuration = try ConfigFile.load(self.config, ClientConfig.parse)
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
         let client = BurrowClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         Signals.onTermination { name in
@@ -33,7 +28,7 @@ struct ClientCommand: AsyncParsableCommand {
         do {
             try await client.run()
         } catch let failure as BurrowClient.Failure {
-            FileHandle.standardError.write(Data("burrow client: \(failure)\n".utf8))
+            Output.error("burrow client: \(failure)\n")
             throw ExitCode(2)
         }
     }

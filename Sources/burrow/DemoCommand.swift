@@ -1,7 +1,7 @@
 import ArgumentParser
 import BurrowConfig
 import BurrowCore
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 import NIOPosix

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// One line per event on standard error: `2026-11-21T20:00:00.123Z info  server: message`.
@@ -16,7 +16,7 @@ struct LineLogHandler: LogHandler {
     func log(event: LogEvent) {
         let level = event.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
         let line = "\(Self.timestamp()) \(level) \(self.label): \(event.message)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        Output.error(line)
     }
 
     private static func timestamp() -> String {

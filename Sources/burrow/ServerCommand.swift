@@ -1,7 +1,7 @@
 import ArgumentParser
 import BurrowConfig
 import BurrowCore
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOPosix
 
@@ -18,12 +18,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        let configuration: ServerConfig
-        do {
-            configuration = try ServerConfig.parse(try ConfigFile.text(self.config), file: self.config, environment: ProcessInfo.processInfo.environment)
-        } catch let error as ConfigError {
-            ConfigFile.report(error)
-        }
+        let configuration = try ConfigFile.load(self.config, ServerConfig.parse)
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
         let server = BurrowServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         do {

@@ -1,5 +1,5 @@
 import Dispatch
-import Foundation
+import Glibc
 
 /// Runs `handler` once on the first SIGINT or SIGTERM (a graceful stop), and exits at once on
 /// a second one.
@@ -12,7 +12,7 @@ enum Signals {
             signal(number, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: number, queue: .main)
             source.setEventHandler {
-                if seen { Foundation.exit(130) }
+                if seen { Glibc.exit(130) }
                 seen = true
                 handler(name)
             }

@@ -115,3 +115,53 @@ enum TestBytesLite {
         ByteBuffer(bytes: (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) })
     }
 }
+
+@Suite struct FrameParserTests {
+    /// Reassembles parser events into whole frames.
+    private func frames(from wire: ByteBuffer, chunk: Int) throws -> (frames: [Frame], payloadEvents: Int) {
+        var parser = FrameParser(maximumDataLength: 1 << 20)
+        var frames: [Frame] = []
+        var events = 0
+        var input = wire
+        while input.readableBytes > 0 {
+            var piece = input.readSlice(length: min(chunk, input.readableBytes))!
+            while let event = try parser.next(from: &piece) {
+                switch event {
+                case .frame(let frame):
+                    frames.append(frame)
+                case .payload(var bytes, let last):
+                    events += 1
+                    frames[frames.count - 1].payload.writeBuffer(&bytes)
+                    if last { #expect(frames[frames.count - 1].payload.readableBytes == Int(frames[frames.count - 1].length)) }
+                }
+            }
+        }
+        return (frames, events)
+    }
+
+    @Test func anySplitOfTheInputGivesTheSameFrames() throws {
+        var wire = ByteBuffer()
+        for frame in FrameDecoderTests.samples { wire.writeFrame(frame) }
+        for chunk in [1, 5, 12, 13, 1000, wire.readableBytes] {
+            #expect(try self.frames(from: wire, chunk: chunk).frames == FrameDecoderTests.samples, "chunk \(chunk)")
+        }
+    }
+
+    @Test func payloadsArriveAsTheyCameWithoutWaitingForTheWholeFrame() throws {
+        var wire = ByteBuffer()
+        wire.writeFrame(.data(streamID: 1, payload: ByteBuffer(repeating: 1, count: 30_000)))
+        let (frames, events) = try self.frames(from: wire, chunk: 10_000)
+        #expect(frames.count == 1)
+        #expect(events == 4)  // 9,988 + 10,000 + 10,000 + 12
+    }
+
+    @Test func rejectsBadHeadersAsTheDecoderDoes() {
+        var parser = FrameParser(maximumDataLength: 1024)
+        var badType = ByteBuffer(bytes: [0, 7, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
+        #expect(FrameDecoderTests.code { _ = try parser.next(from: &badType) } == .unknownFrameType)
+        var tooLong = ByteBuffer()
+        tooLong.writeFrameHeader(kind: .data, flags: [], streamID: 1, length: 1025)
+        var fresh = FrameParser(maximumDataLength: 1024)
+        #expect(FrameDecoderTests.code { _ = try fresh.next(from: &tooLong) } == .frameTooLarge)
+    }
+}
