@@ -19,9 +19,9 @@ if [ "${1:-}" = "--quick" ]; then duration=2; held=2000; rate_seconds=2; latency
 scripts/setup --bench
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 echo "building release binaries..." >&2
-swift build -c release --product burrow >&2
-swift build -c release --product burrow-bench >&2
-bin="$(swift build -c release --show-bin-path)"
+swift build -c release --static-swift-stdlib --product burrow >&2
+swift build -c release --static-swift-stdlib --product burrow-bench >&2
+bin="$(swift build -c release --static-swift-stdlib --show-bin-path)"
 out=bench/out; mkdir -p "$out"
 work="$(mktemp -d)"
 pids=()

@@ -118,6 +118,7 @@ public final class BurrowClient: Sendable {
         let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
         let connecting = ClientBootstrap(group: loop)
             .connectTimeout(handshakeTimeout)
+            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handshake = ClientHandshakeHandler(ready: ready) { context in

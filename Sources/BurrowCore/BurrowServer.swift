@@ -28,6 +28,7 @@ public final class BurrowServer: Sendable {
         let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let handshake = ServerHandshakeHandler(timeout: timeout, logger: environment.logger) { context in

@@ -242,6 +242,7 @@ final class ServerSession: @unchecked Sendable {
         let listener = try await ServerBootstrap(group: loop, childGroup: loop)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .childChannelInitializer { visitor in self.bridge(visitor, proxy: proxy) }
             .bind(host: self.environment.proxyBindHost, port: port).get()
         let kept = try await loop.submit { () -> Bool in

@@ -69,6 +69,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
         ClientBootstrap(group: context.eventLoop)
             .connectTimeout(self.connectTimeout)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .connect(proxy.local)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
