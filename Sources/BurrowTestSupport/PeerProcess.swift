@@ -148,9 +148,11 @@ public final class PeerProcess: Sendable {
         return status
     }
 
-    /// Ends the process if it still runs (the one this object started, by its PID).
+    /// Ends the process if it still runs (the one this object started, by its PID). SIGKILL:
+    /// a test's helper must not outlive it, and a process started from a test runner may have
+    /// inherited an ignored SIGTERM. Tests of graceful stops send SIGTERM with `signal(_:)`.
     public func terminate() {
-        if self.process.isRunning { self.process.terminate() }
+        if self.process.isRunning { kill(self.process.processIdentifier, SIGKILL) }
     }
 
     deinit {
