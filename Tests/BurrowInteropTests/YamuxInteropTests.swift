@@ -133,15 +133,7 @@ final class SessionUnderTest: Sendable {
     func open(sending payload: ByteBuffer) async throws -> EventLoopFuture<ByteBuffer> {
         let handler = self.handler
         let loop = self.channel.eventLoop
-        return try await loop.flatSubmit {
-            let endpoint = StreamEndpoint(eventLoop: loop, sending: payload)
-            return handler.value.openStream { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                    try stream.pipeline.syncOperations.addHandler(endpoint)
-                }
-            }.map { _ in endpoint.receivedAll }
-        }.get()
+        return try await loop.flatSubmit { handler.value.openEndpoint(sending: payload, on: loop) }.get()
     }
 
     /// Opens a stream, asks the Go side for one byte, then resets the stream.

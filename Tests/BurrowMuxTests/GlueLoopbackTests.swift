@@ -48,13 +48,7 @@ import Testing
         for index in 0..<count {
             let payload = TestBytes.buffer(seed: UInt64(index), count: size)
             let received = try await dialerChannel.eventLoop.flatSubmit {
-                let endpoint = StreamEndpoint(eventLoop: dialerChannel.eventLoop, sending: payload)
-                return session.value.openStream { stream in
-                    stream.eventLoop.makeCompletedFuture {
-                        try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                        try stream.pipeline.syncOperations.addHandler(endpoint)
-                    }
-                }.map { _ in endpoint.receivedAll }
+                session.value.openEndpoint(sending: payload, on: dialerChannel.eventLoop)
             }.get()
             results.append(received)
         }
