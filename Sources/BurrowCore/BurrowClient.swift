@@ -176,7 +176,11 @@ public final class BurrowClient: Sendable {
             if timedOut.withLockedValue({ $0 }) { throw SessionEnded(description: timeoutText) }
             throw SessionEnded(description: await monitor.cause(on: loop))
         }
-        throw SessionEnded(description: await monitor.cause(on: loop))
+        // The server ended the control stream: it is going away. Visitors in flight finish
+        // first; the server closes the session when they are done.
+        self.logger.info("server \(configuration.server) is going away; letting open visitors finish")
+        try? await channel.closeFuture.get()
+        throw SessionEnded(description: "server went away")
     }
 
     private func login(

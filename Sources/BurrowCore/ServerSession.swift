@@ -32,6 +32,8 @@ final class ServerSession: @unchecked Sendable {
 
     /// Public listeners by proxy name. Event-loop confined.
     private var listeners: [String: (port: Int, channel: Channel)] = [:]
+    /// The control stream once open. Event-loop confined.
+    private var controlStream: Channel?
     private var logger: Logger
 
     /// Installs the session on a connection that sent a valid preamble. Call on its event loop.
@@ -56,6 +58,7 @@ final class ServerSession: @unchecked Sendable {
         channel.closeFuture.whenComplete { _ in
             controlPromise.fail(ControlProtocolError(description: "connection closed before the control stream opened"))
         }
+        controlPromise.futureResult.whenSuccess { session.controlStream = $0.channel }
         session.armLoginTimeout()
         return session
     }
@@ -315,10 +318,15 @@ final class ServerSession: @unchecked Sendable {
     }
 
     /// Graceful stop: stop taking visitors, tell the client GoAway, let open streams finish.
+    /// Ending the control stream too lets the session drain: the client answers with its own
+    /// FIN and the session closes once the last visitor stream is done.
     func shutdown() async {
         _ = await self.closeAllListeners()
         let mux = self.mux
-        try? await self.channel.eventLoop.submit { mux.value.goAway() }.get()
+        try? await self.channel.eventLoop.submit {
+            mux.value.goAway()
+            self.controlStream?.close(mode: .output, promise: nil)
+        }.get()
     }
 }
 
