@@ -10,7 +10,8 @@ public final class BurrowServer: Sendable {
     private let environment: ServerEnvironment
     private let group: EventLoopGroup
     private let listener = NIOLockedValueBox<Channel?>(nil)
-    private let sessions = NIOLockedValueBox<[ObjectIdentifier: ServerSession]>([:])
+    /// Live sessions and the tasks running their control conversations.
+    private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
     private let stopping = NIOLockedValueBox(false)
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
@@ -47,17 +48,13 @@ public final class BurrowServer: Sendable {
 
     private func track(_ session: ServerSession) {
         let id = ObjectIdentifier(session)
-        self.sessions.withLockedValue { $0[id] = session }
-        Task {
-            await session.run()
-            self.sessions.withLockedValue { $0[id] = nil }
+        self.sessions.withLockedValue { sessions in
+            let task = Task {
+                await session.run()
+                self.sessions.withLockedValue { $0[id] = nil }
+            }
+            sessions[id] = (session, task)
         }
-    }
-
-    /// Waits until the client listener closes (after `stop`).
-    public func waitUntilStopped() async throws {
-        guard let listener = self.listener.withLockedValue({ $0 }) else { return }
-        try await listener.closeFuture.get()
     }
 
     /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to
@@ -71,16 +68,17 @@ public final class BurrowServer: Sendable {
         let listener = self.listener.withLockedValue { $0 }
         try? await listener?.close()
         let sessions = self.sessions.withLockedValue { Array($0.values) }
-        for session in sessions { await session.shutdown() }
+        for (session, _) in sessions { await session.shutdown() }
         let deadline = ContinuousClock.now + grace
-        for session in sessions {
-            let closed = session.channel.closeFuture
+        for (session, task) in sessions {
             let loop = session.channel.eventLoop
             let timer = loop.scheduleTask(deadline: .now() + .nanoseconds(max(0, (deadline - .now).nanoseconds))) {
                 session.channel.close(promise: nil)
             }
-            try? await closed.get()
+            try? await session.channel.closeFuture.get()
             timer.cancel()
+            // Its last log line (the disconnect) comes before ours.
+            await task.value
         }
         self.environment.logger.info("server stopped")
     }

@@ -11,6 +11,7 @@ import NIOCore
 /// `timeout`.
 final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
     private let timeout: TimeAmount
@@ -109,8 +110,4 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
 func describe(_ address: SocketAddress) -> String {
     guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
     return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
-}
-
-extension ServerHandshakeHandler {
-    typealias InboundOut = ByteBuffer
 }

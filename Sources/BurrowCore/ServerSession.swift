@@ -321,6 +321,7 @@ final class ServerSession: @unchecked Sendable {
     /// Ending the control stream too lets the session drain: the client answers with its own
     /// FIN and the session closes once the last visitor stream is done.
     func shutdown() async {
+        self.monitor.note(SessionEnded(description: "server stopping"), on: self.channel.eventLoop)
         _ = await self.closeAllListeners()
         let mux = self.mux
         try? await self.channel.eventLoop.submit {
