@@ -32,7 +32,21 @@ public struct ClientConfig: Equatable, Sendable {
         public init() {}
     }
 
+    /// How a `tls://` server is verified.
+    public struct TLS: Equatable, Sendable {
+        /// A PEM file of CA certificates to trust instead of the system store.
+        public var certificateAuthority: String?
+        /// The server certificate's SHA-256, lowercase hex: pinned, it replaces CA verification
+        /// (for self-signed servers).
+        public var fingerprint: String?
+        /// The name to verify (and send as SNI) when it differs from the URL's host.
+        public var serverName: String?
+
+        public init() {}
+    }
+
     public var server: ServerAddress
+    public var tls = TLS()
     public var token: Secret
     /// This client's name: one session per name and token at a time.
     public var name: String
@@ -75,6 +89,24 @@ public struct ClientConfig: Equatable, Sendable {
             }
             table.rejectUnknownKeys()
         }
+        var tls = TLS()
+        if let table = root.table("tls") {
+            tls.certificateAuthority = table.string("ca")
+            tls.serverName = table.string("server_name")
+            if let text = table.string("fingerprint") {
+                tls.fingerprint = Self.parseFingerprint(text)
+                if tls.fingerprint == nil {
+                    table.report("fingerprint", "expected \"sha256:\" and 64 hex digits (as `burrow fingerprint FILE` prints), got \"\(text)\"")
+                }
+            }
+            if tls.certificateAuthority != nil, tls.fingerprint != nil {
+                table.report("fingerprint", "give either ca or fingerprint, not both")
+            }
+            if let server, server.scheme != .tls {
+                table.report(nil, "applies to tls:// servers only, but server is \(server)")
+            }
+            table.rejectUnknownKeys()
+        }
         var proxies: [Proxy] = []
         for reader in root.tables("proxies") {
             if let proxy = Self.readProxy(reader) {
@@ -95,6 +127,7 @@ public struct ClientConfig: Equatable, Sendable {
         if let handshake { config.handshakeTimeout = handshake }
         if let localTimeout { config.localConnectTimeout = localTimeout }
         config.reconnect = reconnect
+        config.tls = tls
         return config
     }
 
@@ -117,6 +150,14 @@ public struct ClientConfig: Equatable, Sendable {
             return nil
         }
         return ServerAddress(scheme: scheme, endpoint: endpoint)
+    }
+
+    /// `sha256:AB:CD:...` or `sha256:abcd...` (the prefix optional): 64 hex digits, lowercased.
+    static func parseFingerprint(_ text: String) -> String? {
+        let body = text.lowercased().hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
+        let hex = body.filter { $0 != ":" }.lowercased()
+        guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return nil }
+        return hex
     }
 
     /// Names appear in logs and on the wire: letters, digits, `-`, `_`, `.`.

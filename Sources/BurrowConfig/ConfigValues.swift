@@ -61,6 +61,8 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible {
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     public enum Scheme: String, Sendable, CaseIterable {
         case tcp
+        /// TLS over TCP: the server has `[tls]`.
+        case tls
     }
 
     public var scheme: Scheme

@@ -15,8 +15,23 @@ public struct ServerConfig: Equatable, Sendable {
         }
     }
 
+    /// The tunnel port's certificate: with it, clients connect over TLS (`tls://`).
+    public struct TLS: Equatable, Sendable {
+        /// PEM certificate (chain) file.
+        public var certificate: String
+        /// PEM private key file.
+        public var key: String
+
+        public init(certificate: String, key: String) {
+            self.certificate = certificate
+            self.key = key
+        }
+    }
+
     /// Where clients connect.
     public var bind: Endpoint
+    /// Set: the tunnel port speaks TLS.
+    public var tls: TLS?
     /// The address public ports listen on; nil: the host of `bind`.
     public var proxyBindHost: String?
     /// How long a new connection may take to send its preamble and log in.
@@ -38,6 +53,13 @@ public struct ServerConfig: Equatable, Sendable {
     static func read(_ root: TableReader, environment: [String: String]) -> ServerConfig? {
         let bind = root.endpoint("bind", required: true)
         let proxyBindHost = root.string("proxy_bind_address")
+        var tls: TLS?
+        if let table = root.table("tls") {
+            let certificate = table.string("cert", required: true)
+            let key = table.string("key", required: true)
+            if let certificate, let key { tls = TLS(certificate: certificate, key: key) }
+            table.rejectUnknownKeys()
+        }
         let handshake = root.duration("handshake_timeout")
         let heartbeat = root.duration("heartbeat_interval")
         var tokens: [TokenRule] = []
@@ -60,6 +82,7 @@ public struct ServerConfig: Equatable, Sendable {
         guard let bind else { return nil }
         var config = ServerConfig(bind: bind, tokens: tokens)
         config.proxyBindHost = proxyBindHost
+        config.tls = tls
         if let handshake { config.handshakeTimeout = handshake }
         if let heartbeat { config.heartbeatInterval = heartbeat }
         return config

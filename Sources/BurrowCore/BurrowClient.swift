@@ -5,6 +5,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// `burrow client`: keeps a session with the server, publishes the configured proxies over it
 /// and bridges every visitor stream to its local service. When the link drops it comes back by
@@ -116,11 +117,15 @@ public final class BurrowClient: Sendable {
             }
         }
         let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
+        let seenCertificate = NIOLockedValueBox<String?>(nil)
         let connecting = ClientBootstrap(group: loop)
             .connectTimeout(handshakeTimeout)
             .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if configuration.server.scheme == .tls {
+                        try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(configuration, seen: seenCertificate))
+                    }
                     let handshake = ClientHandshakeHandler(ready: ready) { context in
                         try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
                     }
@@ -149,7 +154,11 @@ public final class BurrowClient: Sendable {
             channel.close(promise: nil)
         }
         defer { timer.cancel() }
-        try await ready.futureResult.get()
+        do {
+            try await ready.futureResult.get()
+        } catch where configuration.server.scheme == .tls && !timedOut.withLockedValue({ $0 }) {
+            throw await self.tlsFailure(error, seen: seenCertificate.withLockedValue { $0 })
+        }
 
         let boundMux = try await loop.submit { NIOLoopBound(mux, eventLoop: loop) }.get()
         let controlPromise = loop.makePromise(of: ControlChannel.self)
@@ -181,6 +190,15 @@ public final class BurrowClient: Sendable {
         self.logger.info("server \(configuration.server) is going away; letting open visitors finish")
         try? await channel.closeFuture.get()
         throw SessionEnded(description: "server went away")
+    }
+
+    /// Turns a failed TLS start into what was expected and what the server presented.
+    private func tlsFailure(_ error: Error, seen: String?) async -> Error {
+        guard error is NIOSSLError || error is NIOSSLExtraError || error is ClientHandshakeHandler.Failure || error is BoringSSLError else {
+            return error
+        }
+        let inspected = self.configuration.tls.fingerprint == nil ? await TLSSetup.inspect(self.configuration, group: self.group) : nil
+        return TLSFailure(description: TLSSetup.explainHandshakeFailure(error, configuration: self.configuration, seen: seen, inspected: inspected))
     }
 
     private func login(

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
+import NIOSSL
 
 /// `burrow server`: accepts client connections on the tunnel port and runs a `ServerSession`
 /// for each.
@@ -27,11 +28,13 @@ public final class BurrowServer: Sendable {
     public func start() async throws -> SocketAddress {
         let environment = self.environment
         let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
+        let tls = try environment.configuration.tls.map(TLSSetup.serverContext)
         let channel = try await ServerBootstrap(group: self.group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     let handshake = ServerHandshakeHandler(timeout: timeout, logger: environment.logger) { context in
                         let session = try ServerSession.install(on: context.channel, environment: environment)
                         self.track(session)
@@ -42,7 +45,9 @@ public final class BurrowServer: Sendable {
             .bind(host: environment.configuration.bind.host, port: environment.configuration.bind.port).get()
         self.listener.withLockedValue { $0 = channel }
         let address = channel.localAddress!
-        environment.logger.info("listening for clients on \(describe(address)) (\(environment.configuration.tokens.count) token\(environment.configuration.tokens.count == 1 ? "" : "s"))")
+        let tokens = environment.configuration.tokens.count
+        let transport = tls == nil ? "tcp" : "tls"
+        environment.logger.info("listening for clients on \(describe(address)) over \(transport) (\(tokens) token\(tokens == 1 ? "" : "s"))")
         return address
     }
 

@@ -67,6 +67,15 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
+    /// Errors before the session starts: mostly a TLS handshake that failed (a plain client on
+    /// a TLS port, a scanner).
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard !self.done else { return context.fireErrorCaught(error) }
+        self.done = true
+        self.logger.info("TLS handshake with \(Self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
+        context.close(promise: nil)
+    }
+
     private func accept(context: ChannelHandlerContext) {
         self.done = true
         self.timer?.cancel()

@@ -38,7 +38,8 @@ public enum Preamble {
     /// Classifies the first bytes of a connection.
     public static func classify(_ bytes: ByteBufferView) -> Verdict {
         let prefix = Array(bytes.prefix(Self.length))
-        if let first = prefix.first, first == 0x16 {
+        // A TLS handshake (0x16) or alert (0x15) record, version 3.x.
+        if let first = prefix.first, first == 0x16 || first == 0x15 {
             return prefix.count < 2 ? .needMoreBytes : (prefix[1] == 0x03 ? .tls : .unknown)
         }
         if Self.refusalPrefix.starts(with: prefix) || prefix.starts(with: Self.refusalPrefix) {

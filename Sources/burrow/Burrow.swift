@@ -12,6 +12,6 @@ struct Burrow: AsyncParsableCommand {
             Try it all on loopback: burrow demo
             """,
         version: BurrowVersion.current,
-        subcommands: [ServerCommand.self, ClientCommand.self, CheckCommand.self, TokenCommand.self, DemoCommand.self]
+        subcommands: [ServerCommand.self, ClientCommand.self, CheckCommand.self, TokenCommand.self, FingerprintCommand.self, DemoCommand.self]
     )
 }

@@ -17,6 +17,7 @@ import Testing
         #expect(self.classify(Array("GET / HTTP/1.1\r\n".utf8)) == .http)
         #expect(self.classify(Array("HTTP/1.1 404 Not Found\r\n".utf8)) == .http)
         #expect(self.classify([0x16, 0x03, 0x01, 0x02, 0x00]) == .tls)
+        #expect(self.classify([0x15, 0x03, 0x03, 0x00, 0x02]) == .tls)  // an alert: a TLS server refusing
         #expect(self.classify(Preamble.refusal("no")) == .refusal)
         #expect(self.classify([0, 1, 2, 3, 4, 5, 6, 7]) == .unknown)
         #expect(self.classify(Array("GE".utf8)) == .needMoreBytes)

@@ -8,12 +8,28 @@ import Testing
 /// Runs the real `burrow` binary as server and client processes, with configs written to a
 /// fresh directory, and real services and visitors on loopback. Every port comes from the OS.
 final class TunnelHarness: Sendable {
+    /// How clients reach the server: the suite runs once per transport.
+    enum Transport: String, CaseIterable, Sendable {
+        case tcp, tls
+    }
+
     let directory: URL
     let token = "test-token-\(UUID().uuidString)"
+    let transport: Transport
+    /// Made with openssl when the transport needs them.
+    let certificates: TestCertificates?
 
-    init() throws {
+    init(transport: Transport = .tcp) async throws {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("burrow-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
+        self.transport = transport
+        self.certificates = transport == .tls ? try await TestCertificates.make(in: self.directory) : nil
+    }
+
+    /// The server's `[tls]` table, or nothing for tcp.
+    private var serverTLS: String {
+        guard let certificates else { return "" }
+        return "[tls]\ncert = \"\(certificates.serverCertificate)\"\nkey = \"\(certificates.serverKey)\"\n"
     }
 
     deinit {
@@ -45,6 +61,7 @@ final class TunnelHarness: Sendable {
             bind = "127.0.0.1:\(port)"
             heartbeat_interval = "\(heartbeat)"
             handshake_timeout = "\(handshakeTimeout)"
+            \(self.serverTLS)
             [[tokens]]
             name = "test"
             token = "\(self.token)"
@@ -66,8 +83,12 @@ final class TunnelHarness: Sendable {
     /// Starts `burrow client` against `serverPort` with `proxies`.
     func startClient(
         serverPort: Int, proxies: [Proxy], name: String = "lab", token: String? = nil, heartbeat: String = "10s",
-        extra: String = ""
+        extra: String = "", tls: String? = nil
     ) throws -> PeerProcess {
+        // Over TLS the client names the server "localhost" (the certificate's name) and trusts
+        // the test CA, unless the test gives its own [tls] table.
+        let server = self.transport == .tls ? "tls://localhost:\(serverPort)" : "tcp://127.0.0.1:\(serverPort)"
+        let tlsTable = tls ?? self.certificates.map { "[tls]\nca = \"\($0.caCertificate)\"" } ?? ""
         let proxyTables = proxies.map { proxy in
             """
             [[proxies]]
@@ -77,12 +98,13 @@ final class TunnelHarness: Sendable {
             """
         }.joined(separator: "\n")
         let config = try self.write("client-\(UUID().uuidString).toml", """
-            server = "tcp://127.0.0.1:\(serverPort)"
+            server = "\(server)"
             token = "\(token ?? self.token)"
             name = "\(name)"
             heartbeat_interval = "\(heartbeat)"
             local_connect_timeout = "2s"
             \(extra)
+            \(tlsTable)
             [reconnect]
             initial_delay = "100ms"
             max_delay = "1s"

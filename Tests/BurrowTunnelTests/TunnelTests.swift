@@ -9,7 +9,7 @@ import Testing
 /// visitors, loopback only, every port from the OS.
 @Suite struct TunnelTests {
     @Test func curlFetchesAPageFromPythonHTTPServerThroughTheTunnel() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let content = "served from behind the NAT \(UUID().uuidString)\n"
         _ = try harness.write("hello.txt", content)
         let python = try await PythonHTTPServer.start(directory: harness.directory.path)
@@ -28,8 +28,9 @@ import Testing
         _ = try await server.process.line(containing: "client lab logged in from 127.0.0.1:")
     }
 
-    @Test func sixtyFourConcurrentVisitorsMoveEightMebibytesEachWayByteExact() async throws {
-        let harness = try TunnelHarness()
+    @Test(arguments: TunnelHarness.Transport.allCases)
+    func sixtyFourConcurrentVisitorsMoveEightMebibytesEachWayByteExact(_ transport: TunnelHarness.Transport) async throws {
+        let harness = try await TunnelHarness(transport: transport)
         let echo = try await EchoService.start()
         let publicPort = try await TunnelHarness.freePorts(1)[0]
         let server = try await harness.startServer(ports: [publicPort])
@@ -58,8 +59,9 @@ import Testing
         try await echo.channel.close()
     }
 
-    @Test func aHalfClosedVisitorStillReceivesTheWholeReply() async throws {
-        let harness = try TunnelHarness()
+    @Test(arguments: TunnelHarness.Transport.allCases)
+    func aHalfClosedVisitorStillReceivesTheWholeReply(_ transport: TunnelHarness.Transport) async throws {
+        let harness = try await TunnelHarness(transport: transport)
         let reply = TestBytes.buffer(seed: 99, count: 1 << 20)
         // The service answers only once the visitor has finished sending.
         let service = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -82,7 +84,7 @@ import Testing
     }
 
     @Test func aWrongTokenIsRefusedAndNoTokenCrossesTheWire() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let publicPort = try await TunnelHarness.freePorts(1)[0]
         let server = try await harness.startServer(ports: [publicPort])
         defer { server.process.terminate() }
@@ -117,7 +119,7 @@ import Testing
     }
 
     @Test func portsOutsideTheTokenOrInUseAreRefusedAndOtherProxiesKeepWorking() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
         let ports = try await TunnelHarness.freePorts(3)
         let (good, busy, forbidden) = (ports[0], ports[1], ports[2])
@@ -144,8 +146,9 @@ import Testing
         try await echo.channel.close()
     }
 
-    @Test func theClientComesBackAfterAServerRestartAndItsPortsCloseWhenItDies() async throws {
-        let harness = try TunnelHarness()
+    @Test(arguments: TunnelHarness.Transport.allCases)
+    func theClientComesBackAfterAServerRestartAndItsPortsCloseWhenItDies(_ transport: TunnelHarness.Transport) async throws {
+        let harness = try await TunnelHarness(transport: transport)
         let echo = try await EchoService.start()
         let publicPort = try await TunnelHarness.freePorts(1)[0]
         let first = try await harness.startServer(ports: [publicPort])
@@ -173,7 +176,7 @@ import Testing
     }
 
     @Test func anUnreachableLocalServiceClosesTheVisitorPromptlyWithOneLogLine() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let ports = try await TunnelHarness.freePorts(2)
         let (publicPort, deadLocal) = (ports[0], ports[1])
         let server = try await harness.startServer(ports: [publicPort])
@@ -193,7 +196,7 @@ import Testing
     }
 
     @Test func oneSessionPerClientNameUnlessTheOldOneIsDead() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
         let ports = try await TunnelHarness.freePorts(2)
         let server = try await harness.startServer(ports: ports)
@@ -221,7 +224,7 @@ import Testing
     }
 
     @Test func aLinkThatGoesSilentIsDetectedOnBothSides() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
         let publicPort = try await TunnelHarness.freePorts(1)[0]
         let server = try await harness.startServer(ports: [publicPort], heartbeat: "300ms")
@@ -244,7 +247,7 @@ import Testing
     }
 
     @Test func theTunnelPortTurnsAwayStrangersAndKeepsItsClients() async throws {
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
         let publicPort = try await TunnelHarness.freePorts(1)[0]
         // Long enough that a loaded machine still reads the garbage below before it expires.
@@ -302,7 +305,7 @@ import Testing
             let check = try PeerProcess(TunnelHarness.binary, ["check", root.appendingPathComponent(example).path], mergeStandardError: true)
             #expect(await check.exitStatus() == 0, "\(example): \(check.lines)")
         }
-        let harness = try TunnelHarness()
+        let harness = try await TunnelHarness()
         let broken = try harness.write("broken.toml", """
             server = "tcp://127.0.0.1:7000"
             token = "long-enough-token"
