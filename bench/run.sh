@@ -3,7 +3,7 @@
 #   direct   no tunnel (the floor)
 #   socat    a one-hop relay (socat forks per connection)
 #   ssh -R   a throwaway sshd on loopback, aes128-gcm
-#   burrow   server + client over tcp
+#   burrow   server + client over tcp, and over tls (burrow_tls, a pinned self-signed certificate)
 # and a table of every figure with its ratio to socat (also written as JSON to bench/out/).
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
@@ -95,14 +95,48 @@ CONF
 "$bin/burrow" server -c "$work/server.toml" --log-level warning & burrow_server_pid=$!; pids+=($burrow_server_pid)
 wait_port "$burrow_server_port"
 "$bin/burrow" client -c "$work/client.toml" --log-level warning & burrow_client_pid=$!; pids+=($burrow_client_pid)
-for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf"; do wait_port "$port"; done
+
+# --- burrow over TLS: a second server with a throwaway self-signed certificate, pinned ------------
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
+    -addext subjectAltName=DNS:localhost -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
+tls_server_port=$(free_port); tls_echo=$(free_port); tls_iperf=$(free_port)
+cat > "$work/server-tls.toml" <<CONF
+bind = "127.0.0.1:$tls_server_port"
+[tls]
+cert = "$work/tls.crt"
+key = "$work/tls.key"
+[[tokens]]
+name = "bench"
+token = "$token"
+ports = [$tls_echo, $tls_iperf]
+CONF
+cat > "$work/client-tls.toml" <<CONF
+server = "tls://localhost:$tls_server_port"
+token = "$token"
+name = "bench"
+[tls]
+fingerprint = "$("$bin/burrow" fingerprint "$work/tls.crt")"
+[[proxies]]
+name = "echo"
+local = "127.0.0.1:$echo_port"
+remote_port = $tls_echo
+[[proxies]]
+name = "iperf"
+local = "127.0.0.1:$iperf_port"
+remote_port = $tls_iperf
+CONF
+"$bin/burrow" server -c "$work/server-tls.toml" --log-level warning & pids+=($!)
+wait_port "$tls_server_port"
+"$bin/burrow" client -c "$work/client-tls.toml" --log-level warning & pids+=($!)
+
+for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$tls_echo" "$tls_iperf"; do wait_port "$port"; done
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 
 # --- measurements -------------------------------------------------------------------------------------
-declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo)
-declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf)
-targets=(direct socat ssh burrow)
+declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$tls_echo)
+declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$tls_iperf)
+targets=(direct socat ssh burrow burrow_tls)
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
@@ -127,7 +161,7 @@ echo "$json" | python3 -m json.tool > "$out/results.json"
 python3 - "$out/results.json" <<'PY'
 import json, sys, platform, os
 r = json.load(open(sys.argv[1]))
-targets = ["direct", "socat", "ssh", "burrow"]
+targets = ["direct", "socat", "ssh", "burrow", "burrow_tls"]
 def row(name, get, unit, higher_is_better=True):
     base = get(r["socat"])
     cells = []
