@@ -131,6 +131,21 @@ wait_port "$tls_server_port"
 
 for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$tls_echo" "$tls_iperf"; do wait_port "$port"; done
 
+# Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
+# at a time and may still be closing the previous one ("server is busy"): retry a few times.
+iperf_gbps() {
+  local port=$1; shift
+  for attempt in 1 2 3 4 5; do
+    if iperf3 -c 127.0.0.1 -p "$port" -t "$duration" -J "$@" > "$work/iperf.json" 2>/dev/null \
+       && python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9)' "$work/iperf.json" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "iperf3 through port $port failed: $(cat "$work/iperf.json")" >&2
+  return 1
+}
+
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 
 # --- measurements -------------------------------------------------------------------------------------
@@ -140,8 +155,8 @@ targets=(direct socat ssh burrow burrow_tls)
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
-  single=$(iperf3 -c 127.0.0.1 -p "${iperf_ports[$target]}" -t "$duration" -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
-  parallel=$(iperf3 -c 127.0.0.1 -p "${iperf_ports[$target]}" -t "$duration" -P 8 -J | python3 -c 'import json,sys; print(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9)')
+  single=$(iperf_gbps "${iperf_ports[$target]}")
+  parallel=$(iperf_gbps "${iperf_ports[$target]}" -P 8)
   latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
   json+="\"$target\": {\"single_gbps\": $single, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
