@@ -69,67 +69,53 @@ ssh -N -i "$work/user_key" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKno
     -R "127.0.0.1:$ssh_echo:127.0.0.1:$echo_port" -R "127.0.0.1:$ssh_iperf:127.0.0.1:$iperf_port" \
     "$(id -un)@127.0.0.1" & pids+=($!)
 
-# --- burrow -----------------------------------------------------------------------------------------
-burrow_server_port=$(free_port); burrow_echo=$(free_port); burrow_iperf=$(free_port)
+# --- burrow: over tcp, and over tls with a throwaway self-signed certificate, pinned ---------------
 token=$("$bin/burrow" token)
-cat > "$work/server.toml" <<CONF
-bind = "127.0.0.1:$burrow_server_port"
-[[tokens]]
-name = "bench"
-token = "$token"
-ports = [$burrow_echo, $burrow_iperf]
-CONF
-cat > "$work/client.toml" <<CONF
-server = "tcp://127.0.0.1:$burrow_server_port"
-token = "$token"
-name = "bench"
-[[proxies]]
-name = "echo"
-local = "127.0.0.1:$echo_port"
-remote_port = $burrow_echo
-[[proxies]]
-name = "iperf"
-local = "127.0.0.1:$iperf_port"
-remote_port = $burrow_iperf
-CONF
-"$bin/burrow" server -c "$work/server.toml" --log-level warning & burrow_server_pid=$!; pids+=($burrow_server_pid)
-wait_port "$burrow_server_port"
-"$bin/burrow" client -c "$work/client.toml" --log-level warning & burrow_client_pid=$!; pids+=($burrow_client_pid)
-
-# --- burrow over TLS: a second server with a throwaway self-signed certificate, pinned ------------
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
-tls_server_port=$(free_port); tls_echo=$(free_port); tls_iperf=$(free_port)
-cat > "$work/server-tls.toml" <<CONF
-bind = "127.0.0.1:$tls_server_port"
-[tls]
-cert = "$work/tls.crt"
-key = "$work/tls.key"
+fingerprint=$("$bin/burrow" fingerprint "$work/tls.crt")
+
+# Starts a burrow server and client publishing the echo and iperf3 services.
+# $1 name, $2 scheme (tcp|tls); sets ${1}_echo, ${1}_iperf, ${1}_server_pid, ${1}_client_pid.
+start_burrow() {
+  local name=$1 scheme=$2 server_port echo iperf server_tls="" client_tls="" host=127.0.0.1
+  server_port=$(free_port); echo=$(free_port); iperf=$(free_port)
+  if [ "$scheme" = tls ]; then
+    server_tls=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$work/tls.crt" "$work/tls.key")
+    client_tls=$(printf '[tls]\nfingerprint = "%s"' "$fingerprint")
+    host=localhost
+  fi
+  cat > "$work/server-$name.toml" <<CONF
+bind = "127.0.0.1:$server_port"
+$server_tls
 [[tokens]]
 name = "bench"
 token = "$token"
-ports = [$tls_echo, $tls_iperf]
+ports = [$echo, $iperf]
 CONF
-cat > "$work/client-tls.toml" <<CONF
-server = "tls://localhost:$tls_server_port"
+  cat > "$work/client-$name.toml" <<CONF
+server = "$scheme://$host:$server_port"
 token = "$token"
 name = "bench"
-[tls]
-fingerprint = "$("$bin/burrow" fingerprint "$work/tls.crt")"
+$client_tls
 [[proxies]]
 name = "echo"
 local = "127.0.0.1:$echo_port"
-remote_port = $tls_echo
+remote_port = $echo
 [[proxies]]
 name = "iperf"
 local = "127.0.0.1:$iperf_port"
-remote_port = $tls_iperf
+remote_port = $iperf
 CONF
-"$bin/burrow" server -c "$work/server-tls.toml" --log-level warning & pids+=($!)
-wait_port "$tls_server_port"
-"$bin/burrow" client -c "$work/client-tls.toml" --log-level warning & pids+=($!)
+  "$bin/burrow" server -c "$work/server-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_server_pid" %s $!
+  wait_port "$server_port"
+  "$bin/burrow" client -c "$work/client-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_client_pid" %s $!
+  printf -v "${name}_echo" %s "$echo"; printf -v "${name}_iperf" %s "$iperf"
+}
+start_burrow burrow tcp
+start_burrow burrow_tls tls
 
-for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$tls_echo" "$tls_iperf"; do wait_port "$port"; done
+for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$burrow_tls_echo" "$burrow_tls_iperf"; do wait_port "$port"; done
 
 # Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
 # at a time and may still be closing the previous one ("server is busy"): retry a few times.
@@ -149,8 +135,8 @@ iperf_gbps() {
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 
 # --- measurements -------------------------------------------------------------------------------------
-declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$tls_echo)
-declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$tls_iperf)
+declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$burrow_tls_echo)
+declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$burrow_tls_iperf)
 targets=(direct socat ssh burrow burrow_tls)
 json="{"
 for target in "${targets[@]}"; do
