@@ -1,6 +1,7 @@
 import BurrowProtocol
 import Logging
 import NIOCore
+import NIOSSL
 
 /// The first handler on a connection to the tunnel port: waits for the client's preamble.
 ///
@@ -67,12 +68,16 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    /// Errors before the session starts: mostly a TLS handshake that failed (a plain client on
-    /// a TLS port, a scanner).
+    /// Errors before the session starts: a TLS handshake that failed (a plain client on a TLS
+    /// port, a scanner), or the connection itself failing.
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard !self.done else { return context.fireErrorCaught(error) }
         self.done = true
-        self.logger.info("TLS handshake with \(Self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
+        if error is NIOSSLError || error is BoringSSLError {
+            self.logger.info("TLS handshake with \(Self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
+        } else {
+            self.logger.info("connection from \(Self.peer(context)) failed before its preamble: \(ErrorText.explain(error))")
+        }
         context.close(promise: nil)
     }
 

@@ -161,7 +161,6 @@ final class ServerSession: @unchecked Sendable {
         let heartbeat = Int(self.environment.configuration.heartbeatInterval.milliseconds)
         try await outbound.write(.loginOK(.init(sessionID: sessionID, heartbeatMilliseconds: heartbeat, serverProof: serverProof)))
         self.logger[metadataKey: "client"] = "\(login.name)"
-        self.monitor.name(login.name, on: self.channel.eventLoop)
         self.logger.info("client \(login.name) logged in from \(self.peer) with token \(rule.name) (version \(login.version))")
         return (key, rule)
     }
@@ -335,7 +334,6 @@ final class ServerSession: @unchecked Sendable {
 final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Never
     private var lastError: Error?
-    private var name: String?
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         self.lastError = error
@@ -343,10 +341,6 @@ final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
 
     func note(_ error: Error, on loop: EventLoop) {
         loop.execute { if self.lastError == nil { self.lastError = error } }
-    }
-
-    func name(_ name: String, on loop: EventLoop) {
-        loop.execute { self.name = name }
     }
 
     /// Why the session ended, in words.

@@ -17,11 +17,6 @@ actor SessionRegistry {
     private var sessions: [Key: ServerSession] = [:]
     private var ports: [Int: Owner] = [:]
 
-    /// The live session for `key`, if any.
-    func session(for key: Key) -> ServerSession? {
-        self.sessions[key]
-    }
-
     /// Registers `session` under `key` unless another holds it.
     func register(_ session: ServerSession, for key: Key) -> ServerSession? {
         if let existing = self.sessions[key], existing !== session { return existing }
@@ -40,8 +35,6 @@ actor SessionRegistry {
         if self.sessions[key] === session { self.sessions[key] = nil }
     }
 
-    var allSessions: [ServerSession] { Array(self.sessions.values) }
-
     /// Reserves `port` for `owner`; returns the current owner when it is taken.
     func reserve(_ port: Int, for owner: Owner) -> Owner? {
         if let current = self.ports[port], current != owner { return current }
@@ -53,7 +46,4 @@ actor SessionRegistry {
         self.ports[port] = nil
     }
 
-    func isReserved(_ port: Int) -> Bool {
-        self.ports[port] != nil
-    }
 }

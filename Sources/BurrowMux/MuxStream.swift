@@ -70,7 +70,6 @@ final class MuxStream {
 
     /// Whether the stream is done on the wire and as a channel, so the session can forget it.
     var isFinished: Bool { self.channelClosed && self.state.isFinished }
-    var bufferedInboundBytes: Int { self.receiveWindow.buffered }
 }
 
 // The stream's state is only touched on its event loop.

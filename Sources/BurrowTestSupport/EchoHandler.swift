@@ -1,3 +1,4 @@
+import BurrowTransport
 import NIOCore
 
 /// Writes back everything it reads, with backpressure (reads pass only while the channel is
@@ -19,11 +20,7 @@ public final class EchoHandler: ChannelDuplexHandler, Sendable {
 
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.inputClosed) = event as? ChannelEvent {
-            // Half-close once every echoed byte is written: NIO turns close(.output) on a socket
-            // whose input is shut into a full close that drops unwritten data.
-            context.writeAndFlush(NIOAny(ByteBuffer())).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-                context.close(mode: .output, promise: nil)
-            }
+            context.closeAfterPendingWrites(mode: .output)
         }
         context.fireUserInboundEventTriggered(event)
     }

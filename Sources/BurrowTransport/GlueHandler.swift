@@ -53,36 +53,17 @@ extension GlueHandler {
 
     /// The partner finished sending: finish ours once what it sent has been written.
     private func partnerWriteEOF() {
-        self.closeAfterPendingWrites(mode: .output)
+        self.context?.closeAfterPendingWrites(mode: .output)
     }
 
     /// The partner closed: close too, once what it sent has been written.
     private func partnerCloseFull() {
-        self.closeAfterPendingWrites(mode: .all)
+        self.context?.closeAfterPendingWrites(mode: .all)
     }
 
     /// The partner failed: close at once, dropping what is pending.
     private func partnerAbort() {
         self.context?.close(promise: nil)
-    }
-
-    /// Closing a socket drops its unwritten data (and NIO turns an output close into a full one
-    /// when input is already shut), so an empty write goes first: it completes only after
-    /// everything before it is written.
-    private func closeAfterPendingWrites(mode: CloseMode) {
-        guard let context = self.context else { return }
-        let drained = context.eventLoop.makePromise(of: Void.self)
-        context.writeAndFlush(NIOAny(ByteBuffer()), promise: drained)
-        drained.futureResult.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
-            let closed = context.eventLoop.makePromise(of: Void.self)
-            closed.futureResult.assumeIsolatedUnsafeUnchecked().whenFailure { error in
-                // A channel that cannot half-close (or whose output is already closed) closes entirely.
-                if mode == .output, (error as? ChannelError) != .outputClosed, (error as? ChannelError) != .alreadyClosed {
-                    context.close(promise: nil)
-                }
-            }
-            context.close(mode: mode, promise: closed)
-        }
     }
 
     private func partnerBecameWritable() {
