@@ -105,17 +105,17 @@ public final class BurrowClient: Sendable {
         let logger = self.logger
         let proxies = Dictionary(configuration.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let connectTimeout = TimeAmount.nanoseconds(configuration.localConnectTimeout.nanoseconds)
-        var muxConfiguration = MuxConfiguration(role: .dialer)
-        muxConfiguration.keepAliveInterval = .nanoseconds(configuration.heartbeatInterval.nanoseconds)
+        let muxConfiguration = {
+            var mux = MuxConfiguration(role: .dialer)
+            mux.keepAliveInterval = .nanoseconds(configuration.heartbeatInterval.nanoseconds)
+            return mux
+        }()
 
         let loop = self.group.any()
         let ready = loop.makePromise(of: Void.self)
         let monitor = SessionMonitor()
-        let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
-            stream.eventLoop.makeCompletedFuture {
-                try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
-            }
-        }
+        // The mux lives on the connection's loop; it is made there and handed out loop-bound.
+        let muxReady = loop.makePromise(of: NIOLoopBound<MuxSessionHandler>.self)
         let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
         let seenCertificate = NIOLockedValueBox<String?>(nil)
         let connecting = ClientBootstrap(group: loop)
@@ -126,6 +126,12 @@ public final class BurrowClient: Sendable {
                     if configuration.server.scheme == .tls {
                         try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(configuration, seen: seenCertificate))
                     }
+                    let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
+                        stream.eventLoop.makeCompletedFuture {
+                            try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
+                        }
+                    }
+                    muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
                     let handshake = ClientHandshakeHandler(ready: ready) { context in
                         try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
                     }
@@ -133,7 +139,10 @@ public final class BurrowClient: Sendable {
                 }
             }
             .connect(configuration.server.endpoint)
-        connecting.whenFailure { ready.fail($0) }
+        connecting.whenFailure { error in
+            ready.fail(error)
+            muxReady.fail(error)
+        }
         let channel = try await connecting.get()
         let stopped = self.state.withLockedValue { state in
             state.channel = channel
@@ -160,7 +169,7 @@ public final class BurrowClient: Sendable {
             throw await self.tlsFailure(error, seen: seenCertificate.withLockedValue { $0 })
         }
 
-        let boundMux = try await loop.submit { NIOLoopBound(mux, eventLoop: loop) }.get()
+        let boundMux = try await muxReady.futureResult.get()
         let controlPromise = loop.makePromise(of: ControlChannel.self)
         loop.execute {
             boundMux.value.openStream { stream in
