@@ -25,11 +25,15 @@ let package = Package(
             name: "BurrowMux",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Pipeline handlers that move bytes between channels (GlueHandler) and, later, the
-        // TCP/TLS/WebSocket transports.
+        // Pipeline handlers that move bytes between channels (GlueHandler) and carry a byte
+        // stream over WebSocket (upgrade on both sides, binary messages <-> bytes).
         .target(
             name: "BurrowTransport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
         ),
         // Burrow's own messages inside the mux: preamble, control messages, visitor headers,
         // login proofs. Values only.

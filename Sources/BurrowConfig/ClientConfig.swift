@@ -32,7 +32,7 @@ public struct ClientConfig: Equatable, Sendable {
         public init() {}
     }
 
-    /// How a `tls://` server is verified.
+    /// How a `tls://` or `wss://` server is verified.
     public struct TLS: Equatable, Sendable {
         /// A PEM file of CA certificates to trust instead of the system store.
         public var certificateAuthority: String?
@@ -45,8 +45,21 @@ public struct ClientConfig: Equatable, Sendable {
         public init() {}
     }
 
+    /// One extra header on the WebSocket upgrade request.
+    public struct WebSocketHeader: Equatable, Sendable {
+        public var name: String
+        public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
+    }
+
     public var server: ServerAddress
     public var tls = TLS()
+    /// Extra headers on the upgrade request of a ws:// or wss:// server (a CDN's Host, say).
+    public var webSocketHeaders: [WebSocketHeader] = []
     public var token: Secret
     /// This client's name: one session per name and token at a time.
     public var name: String
@@ -102,11 +115,12 @@ public struct ClientConfig: Equatable, Sendable {
             if tls.certificateAuthority != nil, tls.fingerprint != nil {
                 table.report("fingerprint", "give either ca or fingerprint, not both")
             }
-            if let server, server.scheme != .tls {
-                table.report(nil, "applies to tls:// servers only, but server is \(server)")
+            if let server, !server.scheme.usesTLS {
+                table.report(nil, "applies to tls:// and wss:// servers only, but server is \(server)")
             }
             table.rejectUnknownKeys()
         }
+        let headers = root.table("websocket").map { Self.readWebSocket($0, server: server) } ?? []
         var proxies: [Proxy] = []
         for reader in root.tables("proxies") {
             if let proxy = Self.readProxy(reader) {
@@ -128,15 +142,16 @@ public struct ClientConfig: Equatable, Sendable {
         if let localTimeout { config.localConnectTimeout = localTimeout }
         config.reconnect = reconnect
         config.tls = tls
+        config.webSocketHeaders = headers.map { WebSocketHeader(name: $0.0, value: $0.1) }
         return config
     }
 
-    /// `server = "tcp://host:port"`.
+    /// `server = "tcp://host:port"` (or tls://, ws://, wss://).
     private static func readServer(_ root: TableReader) -> ServerAddress? {
         guard let text = root.string("server", required: true) else { return nil }
         let schemes = ServerAddress.Scheme.allCases.map { "\($0.rawValue)://" }.joined(separator: ", ")
         guard let separator = text.range(of: "://") else {
-            root.report("server", "expected a URL such as \"tcp://example.com:7000\", got \"\(text)\"")
+            root.report("server", "expected a URL such as \"tcp://example.com:7000\" or \"wss://example.com/burrow\", got \"\(text)\"")
             return nil
         }
         let schemeText = String(text[..<separator.lowerBound])
@@ -144,12 +159,36 @@ public struct ClientConfig: Equatable, Sendable {
             root.report("server", "unsupported scheme \"\(schemeText)://\" (this build supports \(schemes))")
             return nil
         }
-        let rest = String(text[separator.upperBound...])
-        guard let endpoint = Endpoint(parsing: rest), endpoint.port > 0 else {
-            root.report("server", "expected \"\(schemeText)://host:port\", got \"\(text)\"")
+        guard let address = ServerAddress(parsing: text) else {
+            let form = scheme.isWebSocket ? "\(schemeText)://host[:port]/path" : "\(schemeText)://host:port (no path)"
+            root.report("server", "expected \"\(form)\", got \"\(text)\"")
             return nil
         }
-        return ServerAddress(scheme: scheme, endpoint: endpoint)
+        return address
+    }
+
+    /// `[websocket] headers = { Host = "..." }`: extra headers on the upgrade request. The ones
+    /// the upgrade itself needs cannot be overridden.
+    private static func readWebSocket(_ table: TableReader, server: ServerAddress?) -> [(String, String)] {
+        let reserved: Set<String> = ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "content-length", "transfer-encoding"]
+        var headers: [(String, String)] = []
+        for (name, value) in table.stringTable("headers") ?? [] {
+            let validName = !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+            if !validName {
+                table.report("headers", "\"\(name)\" is not a valid HTTP header name")
+            } else if reserved.contains(name.lowercased()) {
+                table.report("headers", "\(name) is set by the WebSocket upgrade itself")
+            } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                table.report("headers", "the value of \(name) contains a line break")
+            } else {
+                headers.append((name, value))
+            }
+        }
+        if let server, !server.scheme.isWebSocket {
+            table.report(nil, "applies to ws:// and wss:// servers only, but server is \(server)")
+        }
+        table.rejectUnknownKeys()
+        return headers
     }
 
     /// `sha256:AB:CD:...` or `sha256:abcd...` (the prefix optional): 64 hex digits, lowercased.

@@ -57,23 +57,64 @@ public struct Secret: Hashable, Sendable, CustomStringConvertible {
     public var description: String { "<redacted>" }
 }
 
-/// How the client reaches the server.
+/// How the client reaches the server: `tcp://host:port`, `tls://host:port`,
+/// `ws://host[:port]/path` or `wss://host[:port]/path`.
 public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
     public enum Scheme: String, Sendable, CaseIterable {
         case tcp
         /// TLS over TCP: the server has `[tls]`.
         case tls
+        /// WebSocket: the server has `[websocket]`, or a reverse proxy forwards to it.
+        case ws
+        /// WebSocket over TLS: the server's `[websocket]` speaks TLS, or a proxy terminates it.
+        case wss
+
+        public var usesTLS: Bool { self == .tls || self == .wss }
+        public var isWebSocket: Bool { self == .ws || self == .wss }
+
+        /// The port when the URL names none: HTTP's for WebSocket, none for the raw transports.
+        public var defaultPort: Int? {
+            switch self {
+            case .ws: 80
+            case .wss: 443
+            case .tcp, .tls: nil
+            }
+        }
     }
 
     public var scheme: Scheme
     public var endpoint: Endpoint
+    /// The HTTP path of a WebSocket URL ("/" when it names none); nil for tcp and tls.
+    public var path: String?
 
-    public init(scheme: Scheme, endpoint: Endpoint) {
+    public init(scheme: Scheme, endpoint: Endpoint, path: String? = nil) {
         self.scheme = scheme
         self.endpoint = endpoint
+        self.path = scheme.isWebSocket ? (path ?? "/") : nil
     }
 
-    public var description: String { "\(self.scheme.rawValue)://\(self.endpoint)" }
+    /// Parses a server URL; nil when it is not one of the forms above.
+    public init?(parsing text: String) {
+        guard let separator = text.range(of: "://"), let scheme = Scheme(rawValue: String(text[..<separator.lowerBound])) else {
+            return nil
+        }
+        var rest = Substring(text[separator.upperBound...])
+        var path: String?
+        if let slash = rest.firstIndex(of: "/") {
+            guard scheme.isWebSocket else { return nil }
+            path = String(rest[slash...])
+            rest = rest[..<slash]
+        }
+        if let endpoint = Endpoint(parsing: String(rest)), endpoint.port > 0 {
+            self.init(scheme: scheme, endpoint: endpoint, path: path)
+        } else if let port = scheme.defaultPort, !rest.isEmpty, !rest.contains(":") || (rest.hasPrefix("[") && rest.hasSuffix("]")) {
+            self.init(scheme: scheme, endpoint: Endpoint(host: String(rest.trimmingPrefix("[").dropLast(rest.hasPrefix("[") ? 1 : 0)), port: port), path: path)
+        } else {
+            return nil
+        }
+    }
+
+    public var description: String { "\(self.scheme.rawValue)://\(self.endpoint)\(self.path ?? "")" }
 }
 
 /// What a proxy carries.

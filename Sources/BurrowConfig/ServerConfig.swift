@@ -28,8 +28,27 @@ public struct ServerConfig: Equatable, Sendable {
         }
     }
 
+    /// A second listener for clients that come over WebSocket (through nginx or a CDN).
+    public struct WebSocket: Equatable, Sendable {
+        /// Where it listens for HTTP.
+        public var bind: Endpoint
+        /// The path that upgrades to a session; every other path gets 404.
+        public var path: String = "/"
+        /// Whether it speaks TLS itself (wss://); by default it does when `[tls]` is set. A
+        /// proxy in front that terminates TLS wants it off.
+        public var tls: Bool
+
+        public init(bind: Endpoint, path: String = "/", tls: Bool) {
+            self.bind = bind
+            self.path = path
+            self.tls = tls
+        }
+    }
+
     /// Where clients connect.
     public var bind: Endpoint
+    /// Set: clients may also connect over WebSocket.
+    public var webSocket: WebSocket?
     /// Set: the tunnel port speaks TLS.
     public var tls: TLS?
     /// The address public ports listen on; nil: the host of `bind`.
@@ -60,6 +79,7 @@ public struct ServerConfig: Equatable, Sendable {
             if let certificate, let key { tls = TLS(certificate: certificate, key: key) }
             table.rejectUnknownKeys()
         }
+        let webSocket = root.table("websocket").flatMap { Self.readWebSocket($0, hasTLS: tls != nil || root.has("tls")) }
         let handshake = root.duration("handshake_timeout")
         let heartbeat = root.duration("heartbeat_interval")
         var tokens: [TokenRule] = []
@@ -83,9 +103,25 @@ public struct ServerConfig: Equatable, Sendable {
         var config = ServerConfig(bind: bind, tokens: tokens)
         config.proxyBindHost = proxyBindHost
         config.tls = tls
+        config.webSocket = webSocket
         if let handshake { config.handshakeTimeout = handshake }
         if let heartbeat { config.heartbeatInterval = heartbeat }
         return config
+    }
+
+    private static func readWebSocket(_ table: TableReader, hasTLS: Bool) -> WebSocket? {
+        let bind = table.endpoint("bind", required: true)
+        let path = table.string("path") ?? "/"
+        if !path.hasPrefix("/") || path.contains(where: { $0 == " " || $0 == "?" || $0 == "#" }) {
+            table.report("path", "expected an absolute path such as \"/burrow\", got \"\(path)\"")
+        }
+        let tls = table.bool("tls") ?? hasTLS
+        if tls, !hasTLS {
+            table.report("tls", "needs the [tls] table (cert and key)")
+        }
+        table.rejectUnknownKeys()
+        guard let bind else { return nil }
+        return WebSocket(bind: bind, path: path, tls: tls)
     }
 
     private static func readToken(_ reader: TableReader, environment: [String: String]) -> TokenRule? {

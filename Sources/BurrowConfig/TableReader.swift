@@ -163,6 +163,16 @@ final class TableReader {
         }
     }
 
+    /// A table of strings (`headers = { Host = "example.com" }`), sorted by key; nil when absent.
+    func stringTable(_ key: String) -> [(key: String, value: String)]? {
+        guard let table = self.table(key) else { return nil }
+        var entries: [(key: String, value: String)] = []
+        for name in table.table.keys.sorted() {
+            if let value = table.string(name) { entries.append((name, value)) }
+        }
+        return entries
+    }
+
     /// An array of values, each with its own path.
     func array(_ key: String, required: Bool = false) -> [(path: String, value: TOMLValueConvertible)]? {
         guard let value = self.value(key, required: required) else { return nil }

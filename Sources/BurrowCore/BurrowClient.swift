@@ -1,6 +1,7 @@
 import BurrowConfig
 import BurrowMux
 import BurrowProtocol
+import BurrowTransport
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -118,31 +119,44 @@ public final class BurrowClient: Sendable {
         let muxReady = loop.makePromise(of: NIOLoopBound<MuxSessionHandler>.self)
         let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
         let seenCertificate = NIOLockedValueBox<String?>(nil)
+        // Whatever the transport, the session starts once it delivers a byte stream: at once
+        // on TCP, behind NIOSSL with TLS, after the HTTP upgrade on WebSocket.
+        let startSession: @Sendable (Channel) throws -> Void = { channel in
+            let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
+                stream.eventLoop.makeCompletedFuture {
+                    try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
+                }
+            }
+            muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
+            let handshake = ClientHandshakeHandler(ready: ready) { context in
+                try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
+            }
+            try channel.pipeline.syncOperations.addHandler(handshake)
+        }
+        let server = configuration.server
         let connecting = ClientBootstrap(group: loop)
             .connectTimeout(handshakeTimeout)
             .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if configuration.server.scheme == .tls {
+                    if server.scheme.usesTLS {
                         try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(configuration, seen: seenCertificate))
                     }
-                    let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
-                        stream.eventLoop.makeCompletedFuture {
-                            try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
-                        }
-                    }
-                    muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
-                    let handshake = ClientHandshakeHandler(ready: ready) { context in
-                        try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
-                    }
-                    try channel.pipeline.syncOperations.addHandler(handshake)
+                    guard server.scheme.isWebSocket, let path = server.path else { return try startSession(channel) }
+                    let host = server.endpoint.port == server.scheme.defaultPort ? server.endpoint.host : server.endpoint.description
+                    try channel.pipeline.syncOperations.configureWebSocketClient(
+                        host: host, path: path, headers: configuration.webSocketHeaders.map { ($0.name, $0.value) },
+                        onFailure: { ready.fail($0) },
+                        onUpgrade: startSession
+                    )
                 }
             }
-            .connect(configuration.server.endpoint)
+            .connect(server.endpoint)
         connecting.whenFailure { error in
             ready.fail(error)
-            muxReady.fail(error)
         }
+        // A transport that never delivers a byte stream has no mux to hand out.
+        ready.futureResult.whenFailure { muxReady.fail($0) }
         let channel = try await connecting.get()
         let stopped = self.state.withLockedValue { state in
             state.channel = channel
@@ -165,7 +179,7 @@ public final class BurrowClient: Sendable {
         defer { timer.cancel() }
         do {
             try await ready.futureResult.get()
-        } catch where configuration.server.scheme == .tls && !timedOut.withLockedValue({ $0 }) {
+        } catch where configuration.server.scheme.usesTLS && !timedOut.withLockedValue({ $0 }) {
             throw await self.tlsFailure(error, seen: seenCertificate.withLockedValue { $0 })
         }
 

@@ -1,4 +1,5 @@
 import BurrowConfig
+import BurrowTransport
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
@@ -10,7 +11,7 @@ import NIOSSL
 public final class BurrowServer: Sendable {
     private let environment: ServerEnvironment
     private let group: EventLoopGroup
-    private let listener = NIOLockedValueBox<Channel?>(nil)
+    private let listeners = NIOLockedValueBox<[Channel]>([])
     /// Live sessions and the tasks running their control conversations.
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
     private let stopping = NIOLockedValueBox(false)
@@ -23,31 +24,63 @@ public final class BurrowServer: Sendable {
         )
     }
 
-    /// Starts listening for clients; returns the bound address (useful with port 0).
+    /// Starts listening for clients (and, with `[websocket]`, for WebSocket clients); returns
+    /// the tunnel port's bound address (useful with port 0).
     @discardableResult
     public func start() async throws -> SocketAddress {
+        let configuration = self.environment.configuration
+        let tls = try configuration.tls.map(TLSSetup.serverContext)
+        let address = try await self.listen(on: configuration.bind, tls: tls, webSocketPath: nil)
+        if let webSocket = configuration.webSocket {
+            _ = try await self.listen(on: webSocket.bind, tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
+        }
+        return address
+    }
+
+    /// Binds one listener. Every connection gets the same session once its transport delivers
+    /// a byte stream: at once on TCP, after the handshake with TLS, after the HTTP upgrade of
+    /// `webSocketPath` on WebSocket.
+    private func listen(on endpoint: Endpoint, tls: NIOSSLContext?, webSocketPath: String?) async throws -> SocketAddress {
         let environment = self.environment
+        let logger = environment.logger
         let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
-        let tls = try environment.configuration.tls.map(TLSSetup.serverContext)
-        let channel = try await ServerBootstrap(group: self.group)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
-            .childChannelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                    let handshake = ServerHandshakeHandler(timeout: timeout, logger: environment.logger) { context in
-                        let session = try ServerSession.install(on: context.channel, environment: environment)
-                        self.track(session)
-                    }
-                    try channel.pipeline.syncOperations.addHandler(handshake)
-                }
+        let startSession: @Sendable (Channel) throws -> Void = { channel in
+            let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger) { context in
+                let session = try ServerSession.install(on: context.channel, environment: environment)
+                self.track(session)
             }
-            .bind(host: environment.configuration.bind.host, port: environment.configuration.bind.port).get()
-        self.listener.withLockedValue { $0 = channel }
+            try channel.pipeline.syncOperations.addHandler(handshake)
+        }
+        let channel: Channel
+        do {
+            channel = try await ServerBootstrap(group: self.group)
+                .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                        guard let webSocketPath else { return try startSession(channel) }
+                        let peer = channel.remoteAddress.map(describe) ?? "unknown peer"
+                        try channel.pipeline.syncOperations.configureWebSocketServer(
+                            path: webSocketPath, timeout: timeout,
+                            onAnswer: { logger.info("WebSocket listener, \(peer): \($0)") },
+                            onUpgrade: startSession
+                        )
+                    }
+                }
+                .bind(host: endpoint.host, port: endpoint.port).get()
+        } catch {
+            let listener = webSocketPath == nil ? "the tunnel port" : "the [websocket] listener"
+            throw ListenFailure(description: "cannot listen on \(endpoint) for \(listener): \(ErrorText.explain(error))")
+        }
+        self.listeners.withLockedValue { $0.append(channel) }
         let address = channel.localAddress!
         let tokens = environment.configuration.tokens.count
-        let transport = tls == nil ? "tcp" : "tls"
-        environment.logger.info("listening for clients on \(describe(address)) over \(transport) (\(tokens) token\(tokens == 1 ? "" : "s"))")
+        if let webSocketPath {
+            logger.info("listening for WebSocket clients on \(describe(address)) at \(webSocketPath) over \(tls == nil ? "ws" : "wss")")
+        } else {
+            logger.info("listening for clients on \(describe(address)) over \(tls == nil ? "tcp" : "tls") (\(tokens) token\(tokens == 1 ? "" : "s"))")
+        }
         return address
     }
 
@@ -70,8 +103,7 @@ public final class BurrowServer: Sendable {
             return stopping
         }
         guard !alreadyStopping else { return }
-        let listener = self.listener.withLockedValue { $0 }
-        try? await listener?.close()
+        for listener in self.listeners.withLockedValue({ $0 }) { try? await listener.close() }
         let sessions = self.sessions.withLockedValue { Array($0.values) }
         for (session, _) in sessions { await session.shutdown() }
         let deadline = ContinuousClock.now + grace
@@ -87,4 +119,9 @@ public final class BurrowServer: Sendable {
         }
         self.environment.logger.info("server stopped")
     }
+}
+
+/// A listener that could not be opened, with the endpoint and the cause.
+struct ListenFailure: Error, CustomStringConvertible {
+    let description: String
 }

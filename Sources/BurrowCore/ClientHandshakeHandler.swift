@@ -19,15 +19,28 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private let ready: EventLoopPromise<Void>
     private let onAccepted: (ChannelHandlerContext) throws -> Void
     private var buffered = ByteBuffer()
+    private var preambleSent = false
 
     init(ready: EventLoopPromise<Void>, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
         self.ready = ready
         self.onAccepted = onAccepted
     }
 
+    /// Added to a live connection (after a WebSocket upgrade) it speaks at once; added before
+    /// the connection is up, when it comes up.
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { self.sendPreamble(context) }
+    }
+
     func channelActive(context: ChannelHandlerContext) {
-        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Preamble.bytes)), promise: nil)
+        self.sendPreamble(context)
         context.fireChannelActive()
+    }
+
+    private func sendPreamble(_ context: ChannelHandlerContext) {
+        guard !self.preambleSent else { return }
+        self.preambleSent = true
+        context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Preamble.bytes)), promise: nil)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
