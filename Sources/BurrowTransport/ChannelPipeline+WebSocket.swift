@@ -13,20 +13,7 @@ extension ChannelPipeline.SynchronousOperations {
         onAnswer: @escaping @Sendable (String) -> Void,
         onUpgrade: @escaping @Sendable (Channel) throws -> Void
     ) throws {
-        let upgrader = NIOWebSocketServerUpgrader(
-            maxFrameSize: WebSocketByteStreamHandler.maximumFrameLength,
-            automaticErrorHandling: true,
-            shouldUpgrade: { channel, head in
-                let requested = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                return channel.eventLoop.makeSucceededFuture(requested == path ? HTTPHeaders() : nil)
-            },
-            upgradePipelineHandler: { channel, _ in
-                channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler(role: .server))
-                    try onUpgrade(channel)
-                }
-            }
-        )
+        let upgrader = ByteStreamServerUpgrader(path: path, onUpgrade: onUpgrade)
         try self.configureHTTPServerPipeline(
             withPipeliningAssistance: false,
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
@@ -51,22 +38,78 @@ extension ChannelPipeline.SynchronousOperations {
         onFailure: @escaping (Error) -> Void,
         onUpgrade: @escaping @Sendable (Channel) throws -> Void
     ) throws {
-        let upgrader = NIOWebSocketClientUpgrader(
-            maxFrameSize: WebSocketByteStreamHandler.maximumFrameLength,
-            automaticErrorHandling: true,
-            upgradePipelineHandler: { channel, _ in
-                channel.eventLoop.makeCompletedFuture {
-                    let dialer = try channel.pipeline.syncOperations.context(handlerType: WebSocketUpgradeDialer.self)
-                    channel.pipeline.syncOperations.removeHandler(context: dialer, promise: nil)
-                    try channel.pipeline.syncOperations.addHandler(WebSocketByteStreamHandler(role: .client))
-                    try onUpgrade(channel)
-                }
-            }
-        )
         try self.addHTTPClientHandlers(
             leftOverBytesStrategy: .forwardBytes,
-            withClientUpgrade: (upgraders: [upgrader], completionHandler: { _ in })
+            withClientUpgrade: (upgraders: [ByteStreamClientUpgrader(onUpgrade: onUpgrade)], completionHandler: { _ in })
         )
         try self.addHandler(WebSocketUpgradeDialer(host: host, path: path, headers: headers, onFailure: onFailure))
+    }
+
+    /// What both sides run once upgraded: NIO's frame decoder, then the byte stream handler
+    /// (which writes its frames itself, so NIO's encoder is not used).
+    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role) throws {
+        try self.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: WebSocketByteStreamHandler.maximumFrameLength)))
+        try self.addHandler(WebSocketByteStreamHandler(role: role))
+    }
+}
+
+/// NIO's server upgrader checks the request and computes the accept header; the pipeline after
+/// the upgrade is Burrow's.
+private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendable {
+    let supportedProtocol = "websocket"
+    let requiredUpgradeHeaders: [String] = []
+    private let handshake: NIOWebSocketServerUpgrader
+    private let onUpgrade: @Sendable (Channel) throws -> Void
+
+    init(path: String, onUpgrade: @escaping @Sendable (Channel) throws -> Void) {
+        self.onUpgrade = onUpgrade
+        self.handshake = NIOWebSocketServerUpgrader(
+            shouldUpgrade: { channel, head in
+                let requested = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
+                return channel.eventLoop.makeSucceededFuture(requested == path ? HTTPHeaders() : nil)
+            },
+            upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
+        )
+    }
+
+    func buildUpgradeResponse(channel: Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
+        self.handshake.buildUpgradeResponse(channel: channel, upgradeRequest: upgradeRequest, initialResponseHeaders: initialResponseHeaders)
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
+        context.eventLoop.makeCompletedFuture {
+            try context.pipeline.syncOperations.addWebSocketByteStream(role: .server)
+            try self.onUpgrade(context.channel)
+        }
+    }
+}
+
+/// NIO's client upgrader adds the key and checks the server's accept; the pipeline after the
+/// upgrade is Burrow's.
+private final class ByteStreamClientUpgrader: NIOHTTPClientProtocolUpgrader, Sendable {
+    let supportedProtocol = "websocket"
+    let requiredUpgradeHeaders: [String] = []
+    private let handshake = NIOWebSocketClientUpgrader(upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+    private let onUpgrade: @Sendable (Channel) throws -> Void
+
+    init(onUpgrade: @escaping @Sendable (Channel) throws -> Void) {
+        self.onUpgrade = onUpgrade
+    }
+
+    func addCustom(upgradeRequestHeaders: inout HTTPHeaders) {
+        self.handshake.addCustom(upgradeRequestHeaders: &upgradeRequestHeaders)
+    }
+
+    func shouldAllowUpgrade(upgradeResponse: HTTPResponseHead) -> Bool {
+        self.handshake.shouldAllowUpgrade(upgradeResponse: upgradeResponse)
+    }
+
+    func upgrade(context: ChannelHandlerContext, upgradeResponse: HTTPResponseHead) -> EventLoopFuture<Void> {
+        context.eventLoop.makeCompletedFuture {
+            let pipeline = context.pipeline.syncOperations
+            pipeline.removeHandler(context: try pipeline.context(handlerType: WebSocketUpgradeDialer.self), promise: nil)
+            try pipeline.addWebSocketByteStream(role: .client)
+            try self.onUpgrade(context.channel)
+        }
     }
 }

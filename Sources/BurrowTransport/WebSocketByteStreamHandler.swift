@@ -4,17 +4,21 @@ import NIOWebSocket
 /// Carries a byte stream in WebSocket binary messages, so that everything above it (the
 /// preamble, the mux) runs unchanged over WebSocket, through nginx or a CDN.
 ///
-/// Inbound, the payload of every binary or continuation frame is passed on as bytes: message
-/// boundaries mean nothing here, and a proxy may split or join them. Outbound, everything
-/// written between two flushes leaves as one binary frame (split at `maximumFrameLength`), so
-/// the mux's 12-byte headers do not each cost a frame. A client masks its frames, as RFC 6455
-/// requires of it. Pings are answered; a close frame is answered and closes the channel; a text
-/// frame is refused with close code 1003, because a peer sending text is not a Burrow peer.
+/// Inbound (frames from NIO's decoder), the payload of every binary or continuation frame is
+/// passed on as bytes: message boundaries mean nothing here, and a proxy may split or join
+/// them. Outbound, everything written between two flushes leaves as one binary frame (split at
+/// `maximumFrameLength`), so the mux's 12-byte headers do not each cost a frame; this handler
+/// writes the frames' bytes itself (`WebSocketFraming`): a server's payload goes out without a
+/// copy, a client's is masked as RFC 6455 requires, eight bytes at a time.
+///
+/// Pings are answered; a close frame is answered and closes the channel. A text frame (code
+/// 1003) or a malformed or oversized frame (1002, 1009) is answered with a close frame, reported
+/// through `errorCaught` and closes the connection: such a peer is not a Burrow peer.
 public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = WebSocketFrame
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
-    public typealias OutboundOut = WebSocketFrame
+    public typealias OutboundOut = ByteBuffer
 
     /// Which end of the WebSocket this is: clients mask what they send.
     public enum Role: Sendable {
@@ -32,7 +36,8 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
 
     private let role: Role
     /// Bytes written since the last flush, and the promise completed when they are sent.
-    private var pending: ByteBuffer?
+    private var pending: [ByteBuffer] = []
+    private var pendingBytes = 0
     private var pendingPromise: EventLoopPromise<Void>?
     private var closeSent = false
 
@@ -44,10 +49,11 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
         let frame = self.unwrapInboundIn(data)
         switch frame.opcode {
         case .binary, .continuation:
-            let bytes = frame.maskKey == nil ? frame.data : frame.unmaskedData
+            let bytes = self.unmasked(frame, allocator: context.channel.allocator)
             if bytes.readableBytes > 0 { context.fireChannelRead(self.wrapInboundOut(bytes)) }
         case .ping:
-            context.writeAndFlush(self.wrapOutboundOut(self.frame(.pong, frame.unmaskedData)), promise: nil)
+            let payload = self.unmasked(frame, allocator: context.channel.allocator)
+            context.writeAndFlush(self.wrapOutboundOut(self.frame(.pong, payload, allocator: context.channel.allocator)), promise: nil)
         case .connectionClose:
             // The peer is done: answer its close and end the connection.
             self.sendClose(context, code: .normalClosure)
@@ -61,13 +67,22 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
         }
     }
 
-    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        var bytes = self.unwrapOutboundIn(data)
-        if self.pending == nil {
-            self.pending = bytes
-        } else {
-            self.pending!.writeBuffer(&bytes)
+    /// Frames NIO's decoder refused (too large, malformed) end the connection with the close
+    /// code that says why.
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        if let error = error as? NIOWebSocketError {
+            self.sendClose(context, code: error == .invalidFrameLength ? .messageTooLarge : .protocolError)
+            context.fireErrorCaught(ProtocolViolation(description: "invalid WebSocket frame from the peer: \(error)"))
+            context.close(promise: nil)
+            return
         }
+        context.fireErrorCaught(error)
+    }
+
+    public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let bytes = self.unwrapOutboundIn(data)
+        self.pending.append(bytes)
+        self.pendingBytes += bytes.readableBytes
         if let promise {
             if let earlier = self.pendingPromise {
                 earlier.futureResult.cascade(to: promise)
@@ -93,27 +108,62 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
-        self.pending = nil
-        self.pendingPromise?.fail(ChannelError.ioOnClosedChannel)
-        self.pendingPromise = nil
+        self.dropPending()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
-        self.pending = nil
-        self.pendingPromise?.fail(ChannelError.ioOnClosedChannel)
-        self.pendingPromise = nil
+        self.dropPending()
         context.fireChannelInactive()
     }
 
-    private func writePending(_ context: ChannelHandlerContext) {
-        guard var bytes = self.pending else { return }
-        let promise = self.pendingPromise
-        self.pending = nil
+    private func dropPending() {
+        self.pending.removeAll()
+        self.pendingBytes = 0
+        self.pendingPromise?.fail(ChannelError.ioOnClosedChannel)
         self.pendingPromise = nil
-        while bytes.readableBytes > Self.maximumFrameLength {
-            context.write(self.wrapOutboundOut(self.frame(.binary, bytes.readSlice(length: Self.maximumFrameLength)!)), promise: nil)
-        }
-        context.write(self.wrapOutboundOut(self.frame(.binary, bytes)), promise: promise)
+    }
+
+    /// Writes what came since the last flush as binary frames of at most `maximumFrameLength`.
+    private func writePending(_ context: ChannelHandlerContext) {
+        guard self.pendingBytes > 0 || !self.pending.isEmpty else { return }
+        let promise = self.pendingPromise
+        var queue = self.pending[...]
+        var remaining = self.pendingBytes
+        self.pending.removeAll(keepingCapacity: true)
+        self.pendingBytes = 0
+        self.pendingPromise = nil
+        repeat {
+            let length = min(remaining, Self.maximumFrameLength)
+            remaining -= length
+            let isLast = remaining == 0
+            let maskKey: WebSocketMaskingKey? = self.role == .client ? .random() : nil
+            var header = context.channel.allocator.buffer(capacity: 14 + (maskKey == nil ? 0 : length))
+            WebSocketFraming.writeHeader(opcode: .binary, length: length, maskKey: maskKey, into: &header)
+            var parts: [ByteBuffer] = []
+            var needed = length
+            while needed > 0 {
+                var first = queue.first!
+                let part = first.readSlice(length: min(needed, first.readableBytes))!
+                needed -= part.readableBytes
+                if first.readableBytes == 0 { queue.removeFirst() } else { queue[queue.startIndex] = first }
+                parts.append(part)
+            }
+            if let maskKey {
+                // A client's payload is masked into the header's buffer: one write per frame.
+                var offset = 0
+                for part in parts {
+                    WebSocketFraming.appendMasked(part, key: maskKey, phase: offset, to: &header)
+                    offset += part.readableBytes
+                }
+                context.write(self.wrapOutboundOut(header), promise: isLast ? promise : nil)
+            } else {
+                // A server's payload goes out as it is, behind the header.
+                context.write(self.wrapOutboundOut(header), promise: parts.isEmpty && isLast ? promise : nil)
+                for (index, part) in parts.enumerated() {
+                    context.write(self.wrapOutboundOut(part), promise: isLast && index == parts.count - 1 ? promise : nil)
+                }
+            }
+        } while remaining > 0
     }
 
     private func sendClose(_ context: ChannelHandlerContext, code: WebSocketErrorCode) {
@@ -121,10 +171,28 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
         self.closeSent = true
         var payload = context.channel.allocator.buffer(capacity: 2)
         payload.write(webSocketErrorCode: code)
-        context.writeAndFlush(self.wrapOutboundOut(self.frame(.connectionClose, payload)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(self.frame(.connectionClose, payload, allocator: context.channel.allocator)), promise: nil)
     }
 
-    private func frame(_ opcode: WebSocketOpcode, _ data: ByteBuffer) -> WebSocketFrame {
-        WebSocketFrame(fin: true, opcode: opcode, maskKey: self.role == .client ? .random() : nil, data: data)
+    /// One whole control frame (pong, close): header and payload in one buffer.
+    private func frame(_ opcode: WebSocketOpcode, _ payload: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let maskKey: WebSocketMaskingKey? = self.role == .client ? .random() : nil
+        var buffer = allocator.buffer(capacity: 14 + payload.readableBytes)
+        WebSocketFraming.writeHeader(opcode: opcode, length: payload.readableBytes, maskKey: maskKey, into: &buffer)
+        if let maskKey {
+            WebSocketFraming.appendMasked(payload, key: maskKey, to: &buffer)
+        } else {
+            var payload = payload
+            buffer.writeBuffer(&payload)
+        }
+        return buffer
+    }
+
+    /// A frame's payload as sent: frames from a client are unmasked (one pass, with a copy).
+    private func unmasked(_ frame: WebSocketFrame, allocator: ByteBufferAllocator) -> ByteBuffer {
+        guard let key = frame.maskKey else { return frame.data }
+        var plain = allocator.buffer(capacity: frame.data.readableBytes)
+        WebSocketFraming.appendMasked(frame.data, key: key, to: &plain)
+        return plain
     }
 }

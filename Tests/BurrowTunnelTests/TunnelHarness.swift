@@ -10,8 +10,14 @@ import Testing
 final class TunnelHarness: Sendable {
     /// How clients reach the server: the suite runs once per transport.
     enum Transport: String, CaseIterable, Sendable {
-        case tcp, tls
+        case tcp, tls, ws, wss
+
+        var usesTLS: Bool { self == .tls || self == .wss }
+        var isWebSocket: Bool { self == .ws || self == .wss }
     }
+
+    /// The WebSocket path the server upgrades.
+    static let webSocketPath = "/burrow"
 
     let directory: URL
     let token = "test-token-\(UUID().uuidString)"
@@ -23,7 +29,7 @@ final class TunnelHarness: Sendable {
         self.directory = FileManager.default.temporaryDirectory.appendingPathComponent("burrow-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: self.directory, withIntermediateDirectories: true)
         self.transport = transport
-        self.certificates = transport == .tls ? try await TestCertificates.make(in: self.directory) : nil
+        self.certificates = transport.usesTLS ? try await TestCertificates.make(in: self.directory) : nil
     }
 
     /// The server's `[tls]` table, or nothing for tcp.
@@ -49,19 +55,32 @@ final class TunnelHarness: Sendable {
         return path
     }
 
-    /// A running `burrow server` and the tunnel port it bound.
+    /// A running `burrow server` and the port its clients dial (the tunnel port, or the
+    /// WebSocket listener's).
     struct Server {
         let process: PeerProcess
         let port: Int
     }
 
-    /// Starts `burrow server` on 127.0.0.1 (port 0 unless given) with one token for `ports`.
-    func startServer(ports: [Int], port: Int = 0, heartbeat: String = "10s", handshakeTimeout: String = "10s", extraTokens: String = "") async throws -> Server {
+    /// The server's `[websocket]` table for ws and wss.
+    private func serverWebSocket(port: Int) -> String {
+        guard self.transport.isWebSocket else { return "" }
+        return "[websocket]\nbind = \"127.0.0.1:\(port)\"\npath = \"\(Self.webSocketPath)\"\n"
+    }
+
+    /// Starts `burrow server` on 127.0.0.1 with one token for `ports`; the port clients dial is
+    /// `port` (0: one from the OS).
+    func startServer(
+        ports: [Int], port: Int = 0, heartbeat: String = "10s", handshakeTimeout: String = "10s", extraTokens: String = "",
+        extra: String = ""
+    ) async throws -> Server {
         let config = try self.write("server-\(UUID().uuidString).toml", """
-            bind = "127.0.0.1:\(port)"
+            bind = "127.0.0.1:\(self.transport.isWebSocket ? 0 : port)"
             heartbeat_interval = "\(heartbeat)"
             handshake_timeout = "\(handshakeTimeout)"
+            \(extra)
             \(self.serverTLS)
+            \(self.serverWebSocket(port: port))
             [[tokens]]
             name = "test"
             token = "\(self.token)"
@@ -69,7 +88,7 @@ final class TunnelHarness: Sendable {
             \(extraTokens)
             """)
         let process = try PeerProcess(Self.binary, ["server", "-c", config, "--log-level", "debug"], mergeStandardError: true)
-        let line = try await process.line(containing: "listening for clients on")
+        let line = try await process.line(containing: self.transport.isWebSocket ? "listening for WebSocket clients on" : "listening for clients on")
         let bound = try #require(Int(line.split(separator: ":").last!.split(separator: " ").first!))
         return Server(process: process, port: bound)
     }
@@ -85,9 +104,14 @@ final class TunnelHarness: Sendable {
         serverPort: Int, proxies: [Proxy], name: String = "lab", token: String? = nil, heartbeat: String = "10s",
         extra: String = "", tls: String? = nil
     ) throws -> PeerProcess {
-        // Over TLS the client names the server "localhost" (the certificate's name) and trusts
-        // the test CA, unless the test gives its own [tls] table.
-        let server = self.transport == .tls ? "tls://localhost:\(serverPort)" : "tcp://127.0.0.1:\(serverPort)"
+        // Over TLS (tls, wss) the client names the server "localhost" (the certificate's name)
+        // and trusts the test CA, unless the test gives its own [tls] table.
+        let server = switch self.transport {
+        case .tcp: "tcp://127.0.0.1:\(serverPort)"
+        case .tls: "tls://localhost:\(serverPort)"
+        case .ws: "ws://127.0.0.1:\(serverPort)\(Self.webSocketPath)"
+        case .wss: "wss://localhost:\(serverPort)\(Self.webSocketPath)"
+        }
         let tlsTable = tls ?? self.certificates.map { "[tls]\nca = \"\($0.caCertificate)\"" } ?? ""
         let proxyTables = proxies.map { proxy in
             """
