@@ -102,16 +102,11 @@ final class TunnelHarness: Sendable {
     /// Starts `burrow client` against `serverPort` with `proxies`.
     func startClient(
         serverPort: Int, proxies: [Proxy], name: String = "lab", token: String? = nil, heartbeat: String = "10s",
-        extra: String = "", tls: String? = nil
+        extra: String = "", tls: String? = nil, server url: String? = nil
     ) throws -> PeerProcess {
         // Over TLS (tls, wss) the client names the server "localhost" (the certificate's name)
         // and trusts the test CA, unless the test gives its own [tls] table.
-        let server = switch self.transport {
-        case .tcp: "tcp://127.0.0.1:\(serverPort)"
-        case .tls: "tls://localhost:\(serverPort)"
-        case .ws: "ws://127.0.0.1:\(serverPort)\(Self.webSocketPath)"
-        case .wss: "wss://localhost:\(serverPort)\(Self.webSocketPath)"
-        }
+        let url = url ?? self.serverURL(port: serverPort)
         let tlsTable = tls ?? self.certificates.map { "[tls]\nca = \"\($0.caCertificate)\"" } ?? ""
         let proxyTables = proxies.map { proxy in
             """
@@ -122,7 +117,7 @@ final class TunnelHarness: Sendable {
             """
         }.joined(separator: "\n")
         let config = try self.write("client-\(UUID().uuidString).toml", """
-            server = "\(server)"
+            server = "\(url)"
             token = "\(token ?? self.token)"
             name = "\(name)"
             heartbeat_interval = "\(heartbeat)"
@@ -135,6 +130,16 @@ final class TunnelHarness: Sendable {
             \(proxyTables)
             """)
         return try PeerProcess(Self.binary, ["client", "-c", config, "--log-level", "debug"], mergeStandardError: true)
+    }
+
+    /// The URL a client dials for this transport.
+    func serverURL(port: Int) -> String {
+        switch self.transport {
+        case .tcp: "tcp://127.0.0.1:\(port)"
+        case .tls: "tls://localhost:\(port)"
+        case .ws: "ws://127.0.0.1:\(port)\(Self.webSocketPath)"
+        case .wss: "wss://localhost:\(port)\(Self.webSocketPath)"
+        }
     }
 
     /// Ports the OS just handed out and took back: free now, and nobody else's.
