@@ -3,8 +3,9 @@ import Foundation
 import NIOCore
 import Testing
 
-/// TLS verification failures and transport mismatches, each with the message a user needs.
-/// (Integrity, half-close and reconnect over TLS run in `TunnelTests`, once per transport.)
+/// TLS verification failures (over tls:// and wss:// alike) and transport mismatches, each with
+/// the message a user needs. (Integrity, half-close and reconnect run in `TunnelTests`, once per
+/// transport.)
 @Suite struct TLSTests {
     /// A TLS server with one proxy to an echo service, and the fingerprint of its certificate.
     struct Setup {
@@ -15,8 +16,8 @@ import Testing
         let fingerprint: String
         var certificates: TestCertificates { self.harness.certificates! }
 
-        static func start() async throws -> Setup {
-            let harness = try await TunnelHarness(transport: .tls)
+        static func start(_ transport: TunnelHarness.Transport = .tls) async throws -> Setup {
+            let harness = try await TunnelHarness(transport: transport)
             let echo = try await EchoService.start()
             let publicPort = try await TunnelHarness.freePorts(1)[0]
             let server = try await harness.startServer(ports: [publicPort])
@@ -44,8 +45,9 @@ import Testing
         try await setup.stop()
     }
 
-    @Test func aServerCertificateFromAnotherCAIsRefusedSayingWhatWasSeen() async throws {
-        let setup = try await Setup.start()
+    @Test(arguments: [TunnelHarness.Transport.tls, .wss])
+    func aServerCertificateFromAnotherCAIsRefusedSayingWhatWasSeen(_ transport: TunnelHarness.Transport) async throws {
+        let setup = try await Setup.start(transport)
         let client = try setup.client(tls: "[tls]\nca = \"\(setup.certificates.otherCACertificate)\"")
         defer { client.terminate() }
         let line = try await client.line(containing: "next attempt in")
@@ -56,8 +58,9 @@ import Testing
         try await setup.stop()
     }
 
-    @Test func aCertificateForAnotherNameIsRefused() async throws {
-        let setup = try await Setup.start()
+    @Test(arguments: [TunnelHarness.Transport.tls, .wss])
+    func aCertificateForAnotherNameIsRefused(_ transport: TunnelHarness.Transport) async throws {
+        let setup = try await Setup.start(transport)
         let client = try setup.client(tls: "[tls]\nca = \"\(setup.certificates.caCertificate)\"\nserver_name = \"wrong.example\"")
         defer { client.terminate() }
         let line = try await client.line(containing: "next attempt in")
@@ -66,8 +69,9 @@ import Testing
         try await setup.stop()
     }
 
-    @Test func aWrongPinIsRefusedAndTheRightPinTrustsASelfSignedServer() async throws {
-        let setup = try await Setup.start()
+    @Test(arguments: [TunnelHarness.Transport.tls, .wss])
+    func aWrongPinIsRefusedAndTheRightPinTrustsASelfSignedServer(_ transport: TunnelHarness.Transport) async throws {
+        let setup = try await Setup.start(transport)
         let wrongPin = "sha256:" + String(repeating: "0", count: 64)
         let wrong = try setup.client(tls: "[tls]\nfingerprint = \"\(wrongPin)\"")
         defer { wrong.terminate() }

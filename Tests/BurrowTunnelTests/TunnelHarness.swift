@@ -206,6 +206,14 @@ enum Visitor {
         }
     }
 
+    /// A bare connection that says nothing, and its local port (how the server's logs name it).
+    static func connect(port: Int) async throws -> (Channel, Int) {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port)
+            .map { ($0, $0.localAddress?.port ?? 0) }
+            .get()
+    }
+
     /// Whether a TCP connection to `port` is refused.
     static func isRefused(port: Int) async -> Bool {
         do {

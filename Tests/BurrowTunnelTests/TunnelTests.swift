@@ -264,12 +264,12 @@ import Testing
         _ = try await server.process.line(containing: "HTTP request from 127.0.0.1:")
 
         // A connection that says nothing is dropped after the handshake timeout.
-        let (silent, silentPort) = try await Self.connect(port: server.port)
+        let (silent, silentPort) = try await Visitor.connect(port: server.port)
         try await silent.closeFuture.get()
         _ = try await server.process.line(containing: "no preamble from 127.0.0.1:\(silentPort) within 2.0 s")
 
         // Garbage after a valid preamble closes that connection only.
-        let (garbage, garbagePort) = try await Self.connect(port: server.port)
+        let (garbage, garbagePort) = try await Visitor.connect(port: server.port)
         var bytes = ByteBuffer(bytes: Preamble.bytes)
         bytes.writeBytes([9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9])
         try await garbage.writeAndFlush(bytes)
@@ -292,13 +292,6 @@ import Testing
     }
 
     /// A raw connection and its local port (read at once: the server may close it any moment).
-    private static func connect(port: Int) async throws -> (Channel, Int) {
-        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port)
-            .map { ($0, $0.localAddress?.port ?? 0) }
-            .get()
-    }
-
     @Test func checkAcceptsTheShippedExamplesAndListsEveryErrorOfABrokenFile() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for example in ["server.toml", "client.toml"] {
