@@ -124,6 +124,17 @@ let package = Package(
             ],
             exclude: ["yamux-peer"]
         ),
+        // The transports' handlers on EmbeddedChannel: WebSocket framing and the byte stream.
+        .testTarget(
+            name: "BurrowTransportTests",
+            dependencies: [
+                "BurrowTransport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ]
+        ),
         // Values of the protocol, config and policy layers: no sockets.
         .testTarget(
             name: "BurrowCoreTests",

@@ -1,0 +1,119 @@
+import BurrowConfig
+import Testing
+
+/// `ws://` and `wss://` servers, `[websocket]` on both sides.
+@Suite struct WebSocketConfigTests {
+    @Test(arguments: [
+        ("ws://example.com/burrow", "example.com", 80, "/burrow"),
+        ("wss://example.com", "example.com", 443, "/"),
+        ("wss://example.com:8443/a/b?x=1", "example.com", 8443, "/a/b?x=1"),
+        ("ws://[::1]:7080/t", "::1", 7080, "/t"),
+        ("ws://[::1]/t", "::1", 80, "/t"),
+    ])
+    func webSocketURLsParseWithDefaultPorts(_ text: String, _ host: String, _ port: Int, _ path: String) throws {
+        let address = try #require(ServerAddress(parsing: text))
+        #expect(address.endpoint == Endpoint(host: host, port: port))
+        #expect(address.path == path)
+        #expect(address.scheme.isWebSocket)
+    }
+
+    @Test(arguments: ["tcp://example.com:7000/path", "tls://example.com", "ws://", "ws://host:99999/x", "ftp://host:1"])
+    func malformedURLsAreRefused(_ text: String) {
+        #expect(ServerAddress(parsing: text) == nil)
+    }
+
+    @Test func aClientReadsExtraUpgradeHeaders() throws {
+        let config = try ClientConfig.parse("""
+            server = "wss://tunnel.example.com/burrow"
+            token = "long-enough"
+            name = "lab"
+            [websocket]
+            headers = { Host = "cdn-name.example.com", "X-Team" = "lab" }
+            """, environment: [:])
+        #expect(config.server.description == "wss://tunnel.example.com:443/burrow")
+        #expect(config.webSocketHeaders == [.init(name: "Host", value: "cdn-name.example.com"), .init(name: "X-Team", value: "lab")])
+    }
+
+    @Test func clientMistakesAreNamedWithTheirKeyPath() throws {
+        let problems = Self.problems(client: true, """
+            server = "tcp://example.com:7000"
+            token = "long-enough"
+            name = "lab"
+            [websocket]
+            headers = { Upgrade = "h2c", "Bad Name" = "x", Good = "a\\nb" }
+            """)
+        #expect(problems.contains("websocket.headers: Upgrade is set by the WebSocket upgrade itself"))
+        #expect(problems.contains("websocket.headers: \"Bad Name\" is not a valid HTTP header name"))
+        #expect(problems.contains("websocket.headers: the value of Good contains a line break"))
+        #expect(problems.contains("websocket: applies to ws:// and wss:// servers only, but server is tcp://example.com:7000"))
+
+        let path = Self.problems(client: true, "server = \"tls://example.com:443/x\"\ntoken = \"long-enough\"\nname = \"lab\"")
+        #expect(path == ["server: expected \"tls://host:port (no path)\", got \"tls://example.com:443/x\""])
+    }
+
+    @Test func aServerReadsItsWebSocketListener() throws {
+        let config = try ServerConfig.parse("""
+            bind = "0.0.0.0:7000"
+            [tls]
+            cert = "server.crt"
+            key = "server.key"
+            [websocket]
+            bind = "0.0.0.0:443"
+            path = "/burrow"
+            [[tokens]]
+            name = "home"
+            token = "long-enough"
+            ports = [6000]
+            """, environment: [:])
+        #expect(config.webSocket == .init(bind: Endpoint(host: "0.0.0.0", port: 443), path: "/burrow", tls: true))
+
+        // Behind a proxy that terminates TLS, the listener can stay plain.
+        let plain = try ServerConfig.parse("""
+            bind = "0.0.0.0:7000"
+            [tls]
+            cert = "server.crt"
+            key = "server.key"
+            [websocket]
+            bind = "127.0.0.1:8080"
+            tls = false
+            [[tokens]]
+            name = "home"
+            token = "long-enough"
+            ports = [6000]
+            """, environment: [:])
+        #expect(plain.webSocket == .init(bind: Endpoint(host: "127.0.0.1", port: 8080), path: "/", tls: false))
+    }
+
+    @Test func serverMistakesAreNamedWithTheirKeyPath() {
+        let problems = Self.problems(client: false, """
+            bind = "0.0.0.0:7000"
+            [websocket]
+            path = "burrow"
+            tls = true
+            [[tokens]]
+            name = "home"
+            token = "long-enough"
+            ports = [6000]
+            """)
+        #expect(problems == [
+            "websocket.bind: missing (required)",
+            "websocket.path: expected an absolute path such as \"/burrow\", got \"burrow\"",
+            "websocket.tls: needs the [tls] table (cert and key)",
+        ])
+    }
+
+    static func problems(client: Bool, _ text: String) -> [String] {
+        do {
+            if client {
+                _ = try ClientConfig.parse(text, environment: [:])
+            } else {
+                _ = try ServerConfig.parse(text, environment: [:])
+            }
+            return []
+        } catch let error as ConfigError {
+            return error.problems.map(\.description)
+        } catch {
+            return ["unexpected \(error)"]
+        }
+    }
+}
