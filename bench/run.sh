@@ -3,8 +3,10 @@
 #   direct   no tunnel (the floor)
 #   socat    a one-hop relay (socat forks per connection)
 #   ssh -R   a throwaway sshd on loopback, aes128-gcm
-#   burrow   server + client over tcp, and over tls (burrow_tls, a pinned self-signed certificate)
-# and a table of every figure with its ratio to socat (also written as JSON to bench/out/).
+#   burrow   server + client over tcp, over tls (burrow_tls, a pinned self-signed certificate) and
+#            over WebSocket (burrow_ws)
+# and a table of every figure with its ratio to socat, and of each burrow transport's throughput
+# against burrow over tcp (also written as JSON to bench/out/).
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
 # Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
@@ -69,32 +71,37 @@ ssh -N -i "$work/user_key" -p "$ssh_port" -o StrictHostKeyChecking=no -o UserKno
     -R "127.0.0.1:$ssh_echo:127.0.0.1:$echo_port" -R "127.0.0.1:$ssh_iperf:127.0.0.1:$iperf_port" \
     "$(id -un)@127.0.0.1" & pids+=($!)
 
-# --- burrow: over tcp, and over tls with a throwaway self-signed certificate, pinned ---------------
+# --- burrow: over tcp, over tls with a throwaway self-signed certificate (pinned), over ws -------
 token=$("$bin/burrow" token)
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=localhost \
     -addext subjectAltName=DNS:localhost -keyout "$work/tls.key" -out "$work/tls.crt" 2>/dev/null
 fingerprint=$("$bin/burrow" fingerprint "$work/tls.crt")
 
 # Starts a burrow server and client publishing the echo and iperf3 services.
-# $1 name, $2 scheme (tcp|tls); sets ${1}_echo, ${1}_iperf, ${1}_server_pid, ${1}_client_pid.
+# $1 name, $2 scheme (tcp|tls|ws); sets ${1}_echo, ${1}_iperf, ${1}_server_pid, ${1}_client_pid.
 start_burrow() {
-  local name=$1 scheme=$2 server_port echo iperf server_tls="" client_tls="" host=127.0.0.1
+  local name=$1 scheme=$2 server_port echo iperf server_extra="" client_tls="" url dial_port
   server_port=$(free_port); echo=$(free_port); iperf=$(free_port)
+  url="$scheme://127.0.0.1:$server_port"; dial_port=$server_port
   if [ "$scheme" = tls ]; then
-    server_tls=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$work/tls.crt" "$work/tls.key")
+    server_extra=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$work/tls.crt" "$work/tls.key")
     client_tls=$(printf '[tls]\nfingerprint = "%s"' "$fingerprint")
-    host=localhost
+    url="tls://localhost:$server_port"
+  elif [ "$scheme" = ws ]; then
+    dial_port=$(free_port)
+    server_extra=$(printf '[websocket]\nbind = "127.0.0.1:%s"\npath = "/burrow"' "$dial_port")
+    url="ws://127.0.0.1:$dial_port/burrow"
   fi
   cat > "$work/server-$name.toml" <<CONF
 bind = "127.0.0.1:$server_port"
-$server_tls
+$server_extra
 [[tokens]]
 name = "bench"
 token = "$token"
 ports = [$echo, $iperf]
 CONF
   cat > "$work/client-$name.toml" <<CONF
-server = "$scheme://$host:$server_port"
+server = "$url"
 token = "$token"
 name = "bench"
 $client_tls
@@ -108,14 +115,16 @@ local = "127.0.0.1:$iperf_port"
 remote_port = $iperf
 CONF
   "$bin/burrow" server -c "$work/server-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_server_pid" %s $!
-  wait_port "$server_port"
+  wait_port "$dial_port"
   "$bin/burrow" client -c "$work/client-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_client_pid" %s $!
   printf -v "${name}_echo" %s "$echo"; printf -v "${name}_iperf" %s "$iperf"
 }
 start_burrow burrow tcp
 start_burrow burrow_tls tls
+start_burrow burrow_ws ws
 
-for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$burrow_tls_echo" "$burrow_tls_iperf"; do wait_port "$port"; done
+for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$burrow_tls_echo" "$burrow_tls_iperf" \
+            "$burrow_ws_echo" "$burrow_ws_iperf"; do wait_port "$port"; done
 
 # Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
 # at a time and may still be closing the previous one ("server is busy"): retry a few times.
@@ -135,17 +144,21 @@ iperf_gbps() {
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 
 # --- measurements -------------------------------------------------------------------------------------
-declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$burrow_tls_echo)
-declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$burrow_tls_iperf)
-targets=(direct socat ssh burrow burrow_tls)
+declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$burrow_tls_echo
+                      [burrow_ws]=$burrow_ws_echo)
+declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$burrow_tls_iperf
+                       [burrow_ws]=$burrow_ws_iperf)
+targets=(direct socat ssh burrow burrow_tls burrow_ws)
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
   single=$(iperf_gbps "${iperf_ports[$target]}")
+  # -R: the service sends, so the data crosses the tunnel from client to server (masked on ws).
+  reverse=$(iperf_gbps "${iperf_ports[$target]}" -R)
   parallel=$(iperf_gbps "${iperf_ports[$target]}" -P 8)
   latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
-  json+="\"$target\": {\"single_gbps\": $single, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
+  json+="\"$target\": {\"single_gbps\": $single, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
 done
 
 # Memory: burrow server + client, idle and while holding idle visitor connections.
@@ -162,7 +175,7 @@ echo "$json" | python3 -m json.tool > "$out/results.json"
 python3 - "$out/results.json" <<'PY'
 import json, sys, platform, os
 r = json.load(open(sys.argv[1]))
-targets = ["direct", "socat", "ssh", "burrow", "burrow_tls"]
+targets = ["direct", "socat", "ssh", "burrow", "burrow_tls", "burrow_ws"]
 def row(name, get, unit, higher_is_better=True):
     base = get(r["socat"])
     cells = []
@@ -173,10 +186,14 @@ def row(name, get, unit, higher_is_better=True):
 print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, kernel {platform.release()}")
 print("| workload".ljust(37) + "| " + " | ".join(t.ljust(18) for t in targets) + " | unit (ratio to socat)")
 row("single stream (iperf3)", lambda x: x["single_gbps"], "Gbit/s")
+row("single stream, reverse (iperf3 -R)", lambda x: x["reverse_gbps"], "Gbit/s")
 row("8 parallel streams (iperf3 -P 8)", lambda x: x["parallel8_gbps"], "Gbit/s")
 row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is better)")
 row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
 row("new connections per second (16 at once)", lambda x: x["rate"]["connections_per_second"], "conn/s")
+for t in ["burrow_tls", "burrow_ws"]:
+    print(f"{t} / burrow over tcp, single stream: {r[t]['single_gbps'] / r['burrow']['single_gbps']:.2f}, "
+          f"reverse: {r[t]['reverse_gbps'] / r['burrow']['reverse_gbps']:.2f}")
 m = r["burrow_memory"]
 per = (m["holding_kib"] - m["idle_kib"]) / m["held"]
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
