@@ -45,10 +45,9 @@ extension ChannelPipeline.SynchronousOperations {
         try self.addHandler(WebSocketUpgradeDialer(host: host, path: path, headers: headers, onFailure: onFailure))
     }
 
-    /// What both sides run once upgraded: NIO's frame decoder, then the byte stream handler
-    /// (which writes its frames itself, so NIO's encoder is not used).
+    /// What both sides run once upgraded: the byte stream handler reads and writes frames
+    /// itself, so NIO's frame codec is not installed.
     fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role) throws {
-        try self.addHandler(ByteToMessageHandler(WebSocketFrameDecoder(maxFrameSize: WebSocketByteStreamHandler.maximumFrameLength)))
         try self.addHandler(WebSocketByteStreamHandler(role: role))
     }
 }

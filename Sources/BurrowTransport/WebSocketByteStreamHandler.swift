@@ -4,18 +4,17 @@ import NIOWebSocket
 /// Carries a byte stream in WebSocket binary messages, so that everything above it (the
 /// preamble, the mux) runs unchanged over WebSocket, through nginx or a CDN.
 ///
-/// Inbound (frames from NIO's decoder), the payload of every binary or continuation frame is
-/// passed on as bytes: message boundaries mean nothing here, and a proxy may split or join
-/// them. Outbound, everything written between two flushes leaves as one binary frame (split at
+/// Inbound (`WebSocketFrameReader`), the payload of binary and continuation frames is passed on
+/// as it arrives: message boundaries mean nothing here, and a proxy may split or join them. Outbound, everything written between two flushes leaves as one binary frame (split at
 /// `maximumFrameLength`), so the mux's 12-byte headers do not each cost a frame; this handler
 /// writes the frames' bytes itself (`WebSocketFraming`): a server's payload goes out without a
 /// copy, a client's is masked as RFC 6455 requires, eight bytes at a time.
 ///
 /// Pings are answered; a close frame is answered and closes the channel. A text frame (code
-/// 1003) or a malformed or oversized frame (1002, 1009) is answered with a close frame, reported
-/// through `errorCaught` and closes the connection: such a peer is not a Burrow peer.
+/// 1003) or a malformed frame (1002) is answered with a close frame, reported through
+/// `errorCaught` and closes the connection: such a peer is not a Burrow peer.
 public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
-    public typealias InboundIn = WebSocketFrame
+    public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundIn = ByteBuffer
     public typealias OutboundOut = ByteBuffer
@@ -25,8 +24,8 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
         case client, server
     }
 
-    /// The largest frame this side sends, and (with the decoder's `maxFrameSize`) accepts: a
-    /// bound on what one frame can make a peer buffer, large enough that framing costs nothing.
+    /// The largest frame this side sends: large enough that framing costs nothing, small enough
+    /// that a peer buffering whole frames (a proxy, another implementation) is not asked much.
     public static let maximumFrameLength = 1 << 20
 
     /// The peer broke the WebSocket contract (text where bytes belong).
@@ -35,6 +34,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     private let role: Role
+    private var reader: WebSocketFrameReader
     /// Bytes written since the last flush, and the promise completed when they are sent.
     private var pending: [ByteBuffer] = []
     private var pendingBytes = 0
@@ -43,40 +43,33 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
 
     public init(role: Role) {
         self.role = role
+        self.reader = WebSocketFrameReader(fromClient: role == .server)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let frame = self.unwrapInboundIn(data)
-        switch frame.opcode {
-        case .binary, .continuation:
-            let bytes = self.unmasked(frame, allocator: context.channel.allocator)
-            if bytes.readableBytes > 0 { context.fireChannelRead(self.wrapInboundOut(bytes)) }
-        case .ping:
-            let payload = self.unmasked(frame, allocator: context.channel.allocator)
-            context.writeAndFlush(self.wrapOutboundOut(self.frame(.pong, payload, allocator: context.channel.allocator)), promise: nil)
-        case .connectionClose:
-            // The peer is done: answer its close and end the connection.
-            self.sendClose(context, code: .normalClosure)
+        var bytes = self.unwrapInboundIn(data)
+        do {
+            try self.reader.read(&bytes) { event in self.handle(event, context: context) }
+        } catch {
+            self.sendClose(context, code: WebSocketErrorCode(codeNumber: Int(error.code)))
+            context.fireErrorCaught(ProtocolViolation(description: "the peer sent \(error.description)"))
             context.close(promise: nil)
-        case .text:
-            self.sendClose(context, code: .unacceptableData)
-            context.fireErrorCaught(ProtocolViolation(description: "the peer sent a WebSocket text message; Burrow carries binary messages only"))
-            context.close(promise: nil)
-        default:
-            break  // pong, and reserved opcodes the decoder let through: nothing to do
         }
     }
 
-    /// Frames NIO's decoder refused (too large, malformed) end the connection with the close
-    /// code that says why.
-    public func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let error = error as? NIOWebSocketError {
-            self.sendClose(context, code: error == .invalidFrameLength ? .messageTooLarge : .protocolError)
-            context.fireErrorCaught(ProtocolViolation(description: "invalid WebSocket frame from the peer: \(error)"))
+    private func handle(_ event: WebSocketFrameReader.Event, context: ChannelHandlerContext) {
+        switch event {
+        case .data(let bytes):
+            context.fireChannelRead(self.wrapInboundOut(bytes))
+        case .control(.ping, let payload):
+            context.writeAndFlush(self.wrapOutboundOut(self.frame(.pong, payload, allocator: context.channel.allocator)), promise: nil)
+        case .control(.connectionClose, _):
+            // The peer is done: answer its close and end the connection.
+            self.sendClose(context, code: .normalClosure)
             context.close(promise: nil)
-            return
+        case .control:
+            break  // a pong: nothing to do
         }
-        context.fireErrorCaught(error)
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
@@ -186,13 +179,5 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
             buffer.writeBuffer(&payload)
         }
         return buffer
-    }
-
-    /// A frame's payload as sent: frames from a client are unmasked (one pass, with a copy).
-    private func unmasked(_ frame: WebSocketFrame, allocator: ByteBufferAllocator) -> ByteBuffer {
-        guard let key = frame.maskKey else { return frame.data }
-        var plain = allocator.buffer(capacity: frame.data.readableBytes)
-        WebSocketFraming.appendMasked(frame.data, key: key, to: &plain)
-        return plain
     }
 }

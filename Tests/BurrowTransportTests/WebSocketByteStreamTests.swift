@@ -5,8 +5,9 @@ import NIOEmbedded
 import NIOWebSocket
 import Testing
 
-/// The WebSocket byte stream as values and on an `EmbeddedChannel`: what goes out is checked by
-/// NIO's own frame decoder, an independent reading of RFC 6455.
+/// The WebSocket byte stream as values and on an `EmbeddedChannel`. NIO's own frame codec is the
+/// independent reading of RFC 6455: its decoder checks what Burrow writes, its encoder writes
+/// what Burrow reads.
 @Suite struct WebSocketByteStreamTests {
     // MARK: - Framing values
 
@@ -89,10 +90,8 @@ import Testing
     @Test func binaryAndContinuationPayloadsArriveAsBytesUnmasked() throws {
         let channel = try Self.channel(.server)
         let key = WebSocketMaskingKey.random()
-        var first = ByteBuffer(string: "first ")
-        first.webSocketMask(key)
-        try channel.writeInbound(WebSocketFrame(fin: false, opcode: .binary, maskKey: key, data: first))
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .continuation, data: ByteBuffer(string: "second")))
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: false, opcode: .binary, maskKey: key, data: ByteBuffer(string: "first "))))
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .continuation, maskKey: key, data: ByteBuffer(string: "second"))))
         #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "first ")
         #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "second")
         _ = try? channel.finish()
@@ -100,7 +99,7 @@ import Testing
 
     @Test func pingsAreAnsweredWithTheirPayload() throws {
         let channel = try Self.channel(.client)
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "are you there")))
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer(string: "are you there"))))
         let frames = try Self.decode(Self.drainOutbound(channel))
         #expect(frames.count == 1)
         #expect(frames.first?.opcode == .pong)
@@ -113,7 +112,7 @@ import Testing
         let channel = try Self.channel(.server)
         var payload = ByteBuffer()
         payload.write(webSocketErrorCode: .goingAway)
-        try channel.writeInbound(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload))
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .connectionClose, maskKey: .random(), data: payload)))
         let frames = try Self.decode(Self.drainOutbound(channel))
         #expect(frames.map(\.opcode) == [.connectionClose])
         var answer = try #require(frames.first?.data)
@@ -124,7 +123,7 @@ import Testing
     @Test func aTextFrameIsRefusedWith1003AndReported() throws {
         let channel = try Self.channel(.server)
         #expect(throws: WebSocketByteStreamHandler.ProtocolViolation.self) {
-            try channel.writeInbound(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "hello")))
+            try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .text, maskKey: .random(), data: ByteBuffer(string: "hello"))))
         }
         let frames = try Self.decode(Self.drainOutbound(channel))
         var answer = try #require(frames.first { $0.opcode == .connectionClose }?.data)
@@ -147,6 +146,15 @@ import Testing
         let channel = EmbeddedChannel(handler: WebSocketByteStreamHandler(role: role))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
+    }
+
+    /// `frame` as NIO's encoder writes it.
+    static func encode(_ frame: WebSocketFrame) throws -> ByteBuffer {
+        let encoder = EmbeddedChannel(handler: WebSocketFrameEncoder())
+        try encoder.writeOutbound(frame)
+        let bytes = try drainOutbound(encoder)
+        _ = try? encoder.finish()
+        return bytes
     }
 
     static func drainOutbound(_ channel: EmbeddedChannel) throws -> ByteBuffer {
