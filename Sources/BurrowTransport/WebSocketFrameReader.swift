@@ -55,8 +55,7 @@ public struct WebSocketFrameReader {
                 let count = min(remaining, input.readableBytes)
                 let slice = input.readSlice(length: count)!
                 if let key {
-                    var plain = ByteBuffer()
-                    plain.reserveCapacity(count)
+                    var plain = ByteBufferAllocator().buffer(capacity: count)
                     WebSocketFraming.appendMasked(slice, key: key, phase: offset, to: &plain)
                     emit(.data(plain))
                 } else {

