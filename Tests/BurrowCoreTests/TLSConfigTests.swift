@@ -45,7 +45,7 @@ import Testing
         } catch let error as ConfigError {
             let found = error.problems.map(\.description)
             #expect(found.contains { $0.hasPrefix("tls.fingerprint: expected \"sha256:\" and 64 hex digits") })
-            #expect(found.contains("tls: applies to tls:// servers only, but server is tcp://h:1"))
+            #expect(found.contains("tls: applies to tls:// and wss:// servers only, but server is tcp://h:1"))
         } catch {
             Issue.record("unexpected \(error)")
         }

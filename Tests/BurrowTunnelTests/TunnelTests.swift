@@ -28,7 +28,9 @@ import Testing
         _ = try await server.process.line(containing: "client lab logged in from 127.0.0.1:")
     }
 
-    @Test(arguments: TunnelHarness.Transport.allCases)
+    // One transport at a time: four at once (4 GiB through debug builds) starve the other
+    // tests of CPU long enough to trip their timeouts.
+    @Test(.serialized, arguments: TunnelHarness.Transport.allCases)
     func sixtyFourConcurrentVisitorsMoveEightMebibytesEachWayByteExact(_ transport: TunnelHarness.Transport) async throws {
         let harness = try await TunnelHarness(transport: transport)
         let echo = try await EchoService.start()
@@ -101,17 +103,21 @@ import Testing
         let good = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: echo.port, remote: publicPort)])
         defer { good.terminate() }
         _ = try await good.line(containing: "is published on server port")
+        // The intruder's login first, the good client's last (a loaded machine may have made it
+        // retry in between).
         let captured = relay.capturedUpstream
-        #expect(captured.count == 2)
-        for (connection, secret) in zip(captured, [wrongToken, harness.token]) {
-            #expect(connection.readableBytes > 100)
-            #expect(!String(decoding: connection.readableBytesView, as: UTF8.self).contains(secret), "a token crossed the wire")
+        #expect(captured.count >= 2)
+        let (intruderBytes, goodBytes) = (try #require(captured.first), try #require(captured.last))
+        #expect(intruderBytes.readableBytes > 100 && goodBytes.readableBytes > 100)
+        for connection in captured {
+            let text = String(decoding: connection.readableBytesView, as: UTF8.self)
+            #expect(!text.contains(wrongToken) && !text.contains(harness.token), "a token crossed the wire")
         }
 
         // ...and replaying its bytes on a new connection does not log in.
         let before = server.process.lineCount
         let replay = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connect(host: "127.0.0.1", port: server.port).get()
-        try await replay.writeAndFlush(captured[1])
+        try await replay.writeAndFlush(goodBytes)
         _ = try await server.process.line(containing: "wrong proof for token test (wrong token, or a replayed login)", after: before)
         try await replay.closeFuture.get()
         await relay.close()
