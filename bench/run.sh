@@ -141,24 +141,36 @@ iperf_gbps() {
   return 1
 }
 
+# CPU ticks (1/100 s) used so far by the processes given.
+cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' /proc/"$pid"/stat))); done; echo "$total"; }
+
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 
 # --- measurements -------------------------------------------------------------------------------------
 declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$burrow_tls_echo
                       [burrow_ws]=$burrow_ws_echo)
+declare -A burrow_pids=([burrow]="$burrow_server_pid $burrow_client_pid" [burrow_tls]="$burrow_tls_server_pid $burrow_tls_client_pid"
+                       [burrow_ws]="$burrow_ws_server_pid $burrow_ws_client_pid")
 declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$burrow_tls_iperf
                        [burrow_ws]=$burrow_ws_iperf)
 targets=(direct socat ssh burrow burrow_tls burrow_ws)
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
+  # For burrow, also the CPU its server and client spend per GB carried (single stream): the
+  # cost of a transport, independent of how many cores the machine has.
+  measured=${burrow_pids[$target]:-}
+  before=$( [ -n "$measured" ] && cpu_ticks $measured || echo 0)
   single=$(iperf_gbps "${iperf_ports[$target]}")
+  after=$( [ -n "$measured" ] && cpu_ticks $measured || echo 0)
+  cpu_per_gb=$(python3 -c "import sys; t, g, d = map(float, sys.argv[1:]); print(round(t / 100 / (g * d / 8), 3) if t else 0)" \
+      "$((after - before))" "$single" "$duration")
   # -R: the service sends, so the data crosses the tunnel from client to server (masked on ws).
   reverse=$(iperf_gbps "${iperf_ports[$target]}" -R)
   parallel=$(iperf_gbps "${iperf_ports[$target]}" -P 8)
   latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
-  json+="\"$target\": {\"single_gbps\": $single, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
+  json+="\"$target\": {\"single_gbps\": $single, \"cpu_s_per_gb\": $cpu_per_gb, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
 done
 
 # Memory: burrow server + client, idle and while holding idle visitor connections.
@@ -191,9 +203,10 @@ row("8 parallel streams (iperf3 -P 8)", lambda x: x["parallel8_gbps"], "Gbit/s")
 row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is better)")
 row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
 row("new connections per second (16 at once)", lambda x: x["rate"]["connections_per_second"], "conn/s")
-for t in ["burrow_tls", "burrow_ws"]:
-    print(f"{t} / burrow over tcp, single stream: {r[t]['single_gbps'] / r['burrow']['single_gbps']:.2f}, "
-          f"reverse: {r[t]['reverse_gbps'] / r['burrow']['reverse_gbps']:.2f}")
+for t in ["burrow", "burrow_tls", "burrow_ws"]:
+    print(f"{t}: single stream {r[t]['single_gbps'] / r['burrow']['single_gbps']:.2f} of burrow over tcp, "
+          f"reverse {r[t]['reverse_gbps'] / r['burrow']['reverse_gbps']:.2f}; "
+          f"server + client CPU {r[t]['cpu_s_per_gb']:.2f} s per GB carried")
 m = r["burrow_memory"]
 per = (m["holding_kib"] - m["idle_kib"]) / m["held"]
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")

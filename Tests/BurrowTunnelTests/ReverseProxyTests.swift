@@ -15,8 +15,8 @@ import Testing
         let harness = try await TunnelHarness(transport: .ws)
         let certificates = front == .wss ? try await TestCertificates.make(in: harness.directory) : nil
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
         let nginx = try await Nginx.start(in: harness.directory, sites: [.init(upstreamPort: server.port)], certificates: certificates)
         defer { nginx.process.terminate() }
@@ -25,12 +25,12 @@ import Testing
             ? "wss://localhost:\(nginx.port)\(TunnelHarness.webSocketPath)"
             : "ws://localhost:\(nginx.port)\(TunnelHarness.webSocketPath)"
         let client = try harness.startClient(
-            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)],
+            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port)],
             tls: certificates.map { "[tls]\nca = \"\($0.caCertificate)\"" }, server: url
         )
         defer { client.terminate() }
         _ = try await client.line(containing: "logged in to \(url)")
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         try await withThrowingTaskGroup(of: Bool.self) { group in
             for visitor in 0..<16 {
@@ -53,9 +53,8 @@ import Testing
     @Test func keepalivePingsHoldAnIdleSessionThroughAProxyThatCutsIdleConnections() async throws {
         let harness = try await TunnelHarness(transport: .ws)
         let echo = try await EchoService.start()
-        let ports = try await TunnelHarness.freePorts(2)
         // The server's own pings are rare here: what keeps a session up is its client's.
-        let server = try await harness.startServer(ports: ports, heartbeat: "30s")
+        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(6), heartbeat: "30s")
         defer { server.process.terminate() }
         let nginx = try await Nginx.start(in: harness.directory, sites: [.init(upstreamPort: server.port, readTimeout: "1s")])
         defer { nginx.process.terminate() }
@@ -63,18 +62,18 @@ import Testing
 
         // A heartbeat slower than nginx's timeout: nginx ends the session.
         let slow = try harness.startClient(
-            serverPort: nginx.port, proxies: [.init(name: "slow", local: echo.port, remote: ports[1])], name: "slow",
+            serverPort: nginx.port, proxies: [.init(name: "slow", local: echo.port)], name: "slow",
             heartbeat: "30s", server: url
         )
         defer { slow.terminate() }
-        _ = try await slow.line(containing: "is published on server port \(ports[1])")
+        _ = try await slow.publishedPort()
 
         let steady = try harness.startClient(
-            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port, remote: ports[0])], name: "steady",
+            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port)], name: "steady",
             heartbeat: "200ms", server: url
         )
         defer { steady.terminate() }
-        _ = try await steady.line(containing: "is published on server port \(ports[0])")
+        let port = try await steady.publishedPort()
         // Wait until nginx has cut the slow one.
         let cut = try await slow.line(containing: "attempt 1 to reach")
         #expect(cut.contains("ended"))
@@ -83,7 +82,7 @@ import Testing
         // and three of nginx's timeouts more.
         try await Task.sleep(for: .seconds(3))
         let payload = TestBytes.buffer(seed: 7, count: 1 << 20)
-        let echoed = try await Visitor.exchange(port: ports[0], sending: payload)
+        let echoed = try await Visitor.exchange(port: port, sending: payload)
         #expect(sha256(echoed) == sha256(payload))
         #expect(!steady.lines.contains { $0.contains("attempt") }, "the steady client lost its session: \(steady.lines)")
         try await echo.channel.close()
@@ -94,8 +93,8 @@ import Testing
     @Test func anExtraHostHeaderReachesTheNamedVirtualHost() async throws {
         let harness = try await TunnelHarness(transport: .ws)
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
         let nginx = try await Nginx.start(in: harness.directory, sites: [.init(serverName: "tunnel.example", upstreamPort: server.port)])
         defer { nginx.process.terminate() }
@@ -108,11 +107,11 @@ import Testing
         #expect(refused.contains("HTTP 404 Not Found"), "\(refused)")
 
         let named = try harness.startClient(
-            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)], name: "named",
+            serverPort: nginx.port, proxies: [.init(name: "echo", local: echo.port)], name: "named",
             extra: "[websocket]\nheaders = { Host = \"tunnel.example\" }", server: url
         )
         defer { named.terminate() }
-        _ = try await named.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await named.publishedPort()
         let echoed = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "through the named host"))
         #expect(String(buffer: echoed) == "through the named host")
         try await echo.channel.close()

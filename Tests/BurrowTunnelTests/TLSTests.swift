@@ -12,22 +12,22 @@ import Testing
         let harness: TunnelHarness
         let server: TunnelHarness.Server
         let echo: EchoService
-        let publicPort: Int
+        let publicPorts: [Int]
         let fingerprint: String
         var certificates: TestCertificates { self.harness.certificates! }
 
         static func start(_ transport: TunnelHarness.Transport = .tls) async throws -> Setup {
             let harness = try await TunnelHarness(transport: transport)
             let echo = try await EchoService.start()
-            let publicPort = try await TunnelHarness.freePorts(1)[0]
-            let server = try await harness.startServer(ports: [publicPort])
+            let publicPorts = try await TunnelHarness.freePorts(4)
+            let server = try await harness.startServer(ports: publicPorts)
             let printer = try PeerProcess(TunnelHarness.binary, ["fingerprint", harness.certificates!.serverCertificate])
             let fingerprint = try await printer.line(startingWith: "sha256:")
-            return Setup(harness: harness, server: server, echo: echo, publicPort: publicPort, fingerprint: fingerprint)
+            return Setup(harness: harness, server: server, echo: echo, publicPorts: publicPorts, fingerprint: fingerprint)
         }
 
         func client(tls: String) throws -> PeerProcess {
-            try self.harness.startClient(serverPort: self.server.port, proxies: [.init(name: "echo", local: self.echo.port, remote: self.publicPort)], tls: tls)
+            try self.harness.startClient(serverPort: self.server.port, proxies: [.init(name: "echo", local: self.echo.port)], tls: tls)
         }
 
         func stop() async throws {
@@ -82,9 +82,9 @@ import Testing
         // Pinning needs no CA: the fingerprint is the trust.
         let pinned = try setup.client(tls: "[tls]\nfingerprint = \"\(setup.fingerprint)\"")
         defer { pinned.terminate() }
-        _ = try await pinned.line(containing: "is published on server port \(setup.publicPort)")
+        let publicPort = try await pinned.publishedPort()
         let payload = TestBytes.buffer(seed: 11, count: 256 * 1024)
-        #expect(try await Visitor.exchange(port: setup.publicPort, sending: payload) == payload)
+        #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
         try await setup.stop()
     }
 
@@ -92,7 +92,7 @@ import Testing
         let setup = try await Setup.start()
         // A plain client on the TLS port.
         let plainHarness = try await TunnelHarness()
-        let plain = try plainHarness.startClient(serverPort: setup.server.port, proxies: [.init(name: "echo", local: setup.echo.port, remote: setup.publicPort)])
+        let plain = try plainHarness.startClient(serverPort: setup.server.port, proxies: [.init(name: "echo", local: setup.echo.port)])
         defer { plain.terminate() }
         let plainLine = try await plain.line(containing: "next attempt in")
         #expect(plainLine.contains("server answered with TLS: use tls://"))
@@ -100,9 +100,9 @@ import Testing
         plain.terminate()
 
         // A TLS client on a plain port.
-        let plainServer = try await plainHarness.startServer(ports: [setup.publicPort])
+        let plainServer = try await plainHarness.startServer(ports: setup.publicPorts)
         defer { plainServer.process.terminate() }
-        let tlsClient = try setup.harness.startClient(serverPort: plainServer.port, proxies: [.init(name: "echo", local: setup.echo.port, remote: setup.publicPort)])
+        let tlsClient = try setup.harness.startClient(serverPort: plainServer.port, proxies: [.init(name: "echo", local: setup.echo.port)])
         defer { tlsClient.terminate() }
         let tlsLine = try await tlsClient.line(containing: "next attempt in")
         #expect(tlsLine.contains("does not speak TLS here"))

@@ -229,3 +229,14 @@ enum Visitor {
 func sha256(_ buffer: ByteBuffer) -> String {
     SHA256.hash(data: Data(buffer.readableBytesView)).map { String(format: "%02x", $0) }.joined()
 }
+
+extension PeerProcess {
+    /// The public port the server gave a client's proxy, from the client's log line "proxy P:
+    /// ... is published on server port N". Tests let the server pick among several free ports
+    /// of the token: a port the OS handed out and took back may be taken again by anyone (an
+    /// outgoing connection's local port, say) before the server binds it.
+    func publishedPort(after: Int = 0) async throws -> Int {
+        let line = try await self.line(containing: "is published on server port", after: after)
+        return try #require(line.split(separator: " ").last.flatMap { Int($0) })
+    }
+}

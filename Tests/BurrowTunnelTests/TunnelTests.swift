@@ -15,12 +15,12 @@ import Testing
         let python = try await PythonHTTPServer.start(directory: harness.directory.path)
         defer { python.process.terminate() }
 
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "web", local: python.port, remote: publicPort)])
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "web", local: python.port)])
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         let curl = try PeerProcess("/usr/bin/curl", ["-sS", "--max-time", "20", "http://127.0.0.1:\(publicPort)/hello.txt"], mergeStandardError: true)
         #expect(await curl.exitStatus() == 0)
@@ -34,12 +34,12 @@ import Testing
     func sixtyFourConcurrentVisitorsMoveEightMebibytesEachWayByteExact(_ transport: TunnelHarness.Transport) async throws {
         let harness = try await TunnelHarness(transport: transport)
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port)])
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         let size = 8 << 20
         try await withThrowingTaskGroup(of: (Int, String, String, String).self) { group in
@@ -72,12 +72,12 @@ import Testing
                 channel.pipeline.addHandler(StreamEndpoint(eventLoop: channel.eventLoop, sending: reply, sendAfterEOF: true))
             }
             .bind(host: "127.0.0.1", port: 0).get()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "reply", local: service.localAddress!.port!, remote: publicPort)])
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "reply", local: service.localAddress!.port!)])
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         let received = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "request, then EOF"))
         #expect(received.readableBytes == reply.readableBytes)
@@ -87,22 +87,22 @@ import Testing
 
     @Test func aWrongTokenIsRefusedAndNoTokenCrossesTheWire() async throws {
         let harness = try await TunnelHarness()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
         let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
 
         let wrongToken = "wrong-token-\(UUID().uuidString)"
-        let intruder = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: 1, remote: publicPort)], name: "intruder", token: wrongToken)
+        let intruder = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: 1)], name: "intruder", token: wrongToken)
         #expect(await intruder.exitStatus() == 2)
         #expect(intruder.lines.contains { $0.contains("authentication failed at tcp://127.0.0.1:\(relay.port)") })
         _ = try await server.process.line(containing: "authentication failed for client intruder from 127.0.0.1:")
 
         // A client with the right token logs in through the same relay...
         let echo = try await EchoService.start()
-        let good = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: echo.port, remote: publicPort)])
+        let good = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "web", local: echo.port)])
         defer { good.terminate() }
-        _ = try await good.line(containing: "is published on server port")
+        _ = try await good.publishedPort()
         // The intruder's login first, the good client's last (a loaded machine may have made it
         // retry in between).
         let captured = relay.capturedUpstream
@@ -156,11 +156,11 @@ import Testing
     func theClientComesBackAfterAServerRestartAndItsPortsCloseWhenItDies(_ transport: TunnelHarness.Transport) async throws {
         let harness = try await TunnelHarness(transport: transport)
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let first = try await harness.startServer(ports: [publicPort])
-        let client = try harness.startClient(serverPort: first.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let first = try await harness.startServer(ports: publicPorts)
+        let client = try harness.startClient(serverPort: first.port, proxies: [.init(name: "echo", local: echo.port)])
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
         let payload = TestBytes.buffer(seed: 1, count: 64 * 1024)
         #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
 
@@ -169,26 +169,26 @@ import Testing
         first.process.signal(SIGTERM)
         #expect(await first.process.exitStatus() == 0)
         _ = try await client.line(containing: "next attempt in", after: before)
-        let second = try await harness.startServer(ports: [publicPort], port: first.port)
+        let second = try await harness.startServer(ports: publicPorts, port: first.port)
         defer { second.process.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)", after: before)
-        #expect(try await Visitor.exchange(port: publicPort, sending: payload) == payload)
+        let republished = try await client.publishedPort(after: before)
+        #expect(try await Visitor.exchange(port: republished, sending: payload) == payload)
 
         // Kill the client: the server notices and frees its port at once.
         client.signal(SIGKILL)
         _ = try await second.process.line(containing: "client lab disconnected")
-        #expect(await Visitor.isRefused(port: publicPort))
+        #expect(await Visitor.isRefused(port: republished))
         try await echo.channel.close()
     }
 
     @Test func anUnreachableLocalServiceClosesTheVisitorPromptlyWithOneLogLine() async throws {
         let harness = try await TunnelHarness()
-        let ports = try await TunnelHarness.freePorts(2)
-        let (publicPort, deadLocal) = (ports[0], ports[1])
-        let server = try await harness.startServer(ports: [publicPort])
+        let ports = try await TunnelHarness.freePorts(5)
+        let (publicPorts, deadLocal) = (Array(ports[..<4]), ports[4])
+        let server = try await harness.startServer(ports: publicPorts)
         defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "gone", local: deadLocal, remote: publicPort)])
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "gone", local: deadLocal)])
+        let publicPort = try await client.publishedPort()
 
         let received = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "hello?"), deadline: 10)
         #expect(received.readableBytes == 0)
@@ -204,16 +204,15 @@ import Testing
     @Test func oneSessionPerClientNameUnlessTheOldOneIsDead() async throws {
         let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
-        let ports = try await TunnelHarness.freePorts(2)
-        let server = try await harness.startServer(ports: ports)
+        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
         defer { server.process.terminate() }
         let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
-        let first = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "a", local: echo.port, remote: ports[0])])
+        let first = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "a", local: echo.port)])
         defer { first.terminate() }
-        _ = try await first.line(containing: "is published on server port")
+        _ = try await first.publishedPort()
 
         // While the first session is alive, a second login under the same name is refused.
-        let second = try harness.startClient(serverPort: server.port, proxies: [.init(name: "b", local: echo.port, remote: ports[1])])
+        let second = try harness.startClient(serverPort: server.port, proxies: [.init(name: "b", local: echo.port)])
         defer { second.terminate() }
         let refused = try await second.line(containing: "already connected")
         #expect(refused.contains("client lab is already connected from 127.0.0.1:"))
@@ -222,9 +221,9 @@ import Testing
         // attempt replaces it.
         relay.stall()
         _ = try await server.process.line(containing: "did not answer a ping: replaced")
-        _ = try await second.line(containing: "is published on server port \(ports[1])")
+        let port = try await second.publishedPort()
         let payload = TestBytes.buffer(seed: 3, count: 64 * 1024)
-        #expect(try await Visitor.exchange(port: ports[1], sending: payload) == payload)
+        #expect(try await Visitor.exchange(port: port, sending: payload) == payload)
         await relay.close()
         try await echo.channel.close()
     }
@@ -232,13 +231,13 @@ import Testing
     @Test func aLinkThatGoesSilentIsDetectedOnBothSides() async throws {
         let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
-        let server = try await harness.startServer(ports: [publicPort], heartbeat: "300ms")
+        let publicPorts = try await TunnelHarness.freePorts(4)
+        let server = try await harness.startServer(ports: publicPorts, heartbeat: "300ms")
         defer { server.process.terminate() }
         let relay = try await FaultRelay.start(to: try SocketAddress(ipAddress: "127.0.0.1", port: server.port))
-        let client = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)], heartbeat: "300ms")
+        let client = try harness.startClient(serverPort: relay.port, proxies: [.init(name: "echo", local: echo.port)], heartbeat: "300ms")
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         let (serverBefore, clientBefore) = (server.process.lineCount, client.lineCount)
         relay.stall()
@@ -255,14 +254,14 @@ import Testing
     @Test func theTunnelPortTurnsAwayStrangersAndKeepsItsClients() async throws {
         let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
-        let publicPort = try await TunnelHarness.freePorts(1)[0]
+        let publicPorts = try await TunnelHarness.freePorts(4)
         // Long enough that a loaded machine still reads the garbage below before it expires
         // (2 s was not, with the other transports' integrity tests running alongside).
-        let server = try await harness.startServer(ports: [publicPort], handshakeTimeout: "5s")
+        let server = try await harness.startServer(ports: publicPorts, handshakeTimeout: "5s")
         defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port, remote: publicPort)])
+        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echo.port)])
         defer { client.terminate() }
-        _ = try await client.line(containing: "is published on server port \(publicPort)")
+        let publicPort = try await client.publishedPort()
 
         // A browser or curl gets a one-line answer saying what this port is.
         let curl = try PeerProcess("/usr/bin/curl", ["-sS", "--max-time", "10", "http://127.0.0.1:\(server.port)/"], mergeStandardError: true)
