@@ -64,6 +64,13 @@ public final class BurrowServer: Sendable {
                         try channel.pipeline.syncOperations.configureWebSocketServer(
                             path: webSocketPath, timeout: timeout,
                             onAnswer: { logger.info("WebSocket listener, \(peer): \($0)") },
+                            onError: { error in
+                                if tls != nil, error is NIOSSLError || error is BoringSSLError {
+                                    logger.info("WebSocket listener, \(peer): TLS handshake failed (\(error)): a plain ws:// client on a wss:// listener?")
+                                } else {
+                                    logger.info("WebSocket listener, \(peer): connection failed before its upgrade: \(ErrorText.explain(error))")
+                                }
+                            },
                             onUpgrade: startSession
                         )
                     }

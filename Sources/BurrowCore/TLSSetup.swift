@@ -104,7 +104,8 @@ enum TLSSetup {
             return "TLS: the server presented certificate \(seen), expected the pinned sha256:\(pinned)"
         }
         guard let presented = inspected ?? seen else {
-            return "TLS handshake failed (\(ErrorText.explain(error))): the server does not speak TLS here (use tcp:// for a server without [tls])"
+            let plain = configuration.server.scheme.isWebSocket ? "ws://" : "tcp://"
+            return "TLS handshake failed (\(ErrorText.explain(error))): the server does not speak TLS here (use \(plain) for a server without TLS)"
         }
         let trust = configuration.tls.certificateAuthority.map { "the CA in \($0)" } ?? "the system trust store"
         return "TLS: the server's certificate is not valid for \"\(name)\" under \(trust) (\(ErrorText.explain(error))); "

@@ -6,11 +6,13 @@ extension ChannelPipeline.SynchronousOperations {
     /// Makes a fresh server connection an HTTP endpoint whose `path` upgrades to a WebSocket
     /// carrying a byte stream. After the upgrade the pipeline ends in a
     /// `WebSocketByteStreamHandler`, and `onUpgrade` adds whatever reads those bytes.
-    /// Every other request is answered by `WebSocketHTTPResponder` and reported to `onAnswer`.
+    /// Every other request is answered by `WebSocketHTTPResponder` and reported to `onAnswer`;
+    /// a connection that fails before its upgrade, to `onError`.
     public func configureWebSocketServer(
         path: String,
         timeout: TimeAmount,
         onAnswer: @escaping @Sendable (String) -> Void,
+        onError: @escaping @Sendable (Error) -> Void,
         onUpgrade: @escaping @Sendable (Channel) throws -> Void
     ) throws {
         let upgrader = ByteStreamServerUpgrader(path: path, onUpgrade: onUpgrade)
@@ -24,7 +26,7 @@ extension ChannelPipeline.SynchronousOperations {
             }),
             withErrorHandling: true
         )
-        try self.addHandler(WebSocketHTTPResponder(path: path, timeout: timeout, onAnswer: onAnswer))
+        try self.addHandler(WebSocketHTTPResponder(path: path, timeout: timeout, onAnswer: onAnswer, onError: onError))
     }
 
     /// Makes a client connection request a WebSocket upgrade of `path` from `host` (the Host

@@ -6,8 +6,10 @@ import NIOWebSocket
 ///
 /// The tunnel path without an upgrade gets a short page saying what this is (200, so a load
 /// balancer's health check passes); any other path gets 404. Each answer is reported through
-/// `onAnswer` (one log line) and ends the connection: nothing else is served here. A connection
-/// that has not upgraded within `timeout` is closed, so idle sockets cannot pile up.
+/// `onAnswer` (one log line) and ends the connection: nothing else is served here; a connection
+/// that fails before it upgrades (a TLS handshake that did not happen, a reset) is reported
+/// through `onError`. A connection that has not upgraded within `timeout` is closed, so idle
+/// sockets cannot pile up.
 final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
@@ -15,14 +17,16 @@ final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandl
     private let path: String
     private let timeout: TimeAmount
     private let onAnswer: (String) -> Void
+    private let onError: (Error) -> Void
     private var request: HTTPRequestHead?
     private var timer: Scheduled<Void>?
     private var answered = false
 
-    init(path: String, timeout: TimeAmount, onAnswer: @escaping (String) -> Void) {
+    init(path: String, timeout: TimeAmount, onAnswer: @escaping (String) -> Void, onError: @escaping (Error) -> Void) {
         self.path = path
         self.timeout = timeout
         self.onAnswer = onAnswer
+        self.onError = onError
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -56,7 +60,11 @@ final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandl
         if error is NIOWebSocketUpgradeError { return }
         if !self.answered {
             self.answered = true
-            self.onAnswer(error is HTTPParserError ? "malformed HTTP request (\(error)): answered 400" : "connection failed: \(error)")
+            if error is HTTPParserError {
+                self.onAnswer("malformed HTTP request (\(error)): answered 400")
+            } else {
+                self.onError(error)
+            }
         }
         context.close(promise: nil)
     }

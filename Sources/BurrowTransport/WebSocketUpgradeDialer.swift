@@ -53,7 +53,7 @@ final class WebSocketUpgradeDialer: ChannelInboundHandler, RemovableChannelHandl
 
     func channelInactive(context: ChannelHandlerContext) {
         let message = self.response == nil
-            ? "the server closed the connection without answering the WebSocket upgrade (not an HTTP server?)"
+            ? "the server closed the connection without answering the WebSocket upgrade (a TLS endpoint that wants wss://, or not an HTTP server?)"
             : self.refusal()
         self.fail(context, Refused(description: message))
         context.fireChannelInactive()

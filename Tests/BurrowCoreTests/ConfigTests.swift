@@ -2,21 +2,6 @@ import BurrowConfig
 import Testing
 
 @Suite struct ConfigTests {
-    private func problems(_ text: String, client: Bool, environment: [String: String] = [:]) -> [String] {
-        do {
-            if client {
-                _ = try ClientConfig.parse(text, environment: environment)
-            } else {
-                _ = try ServerConfig.parse(text, environment: environment)
-            }
-            return []
-        } catch let error as ConfigError {
-            return error.problems.map(\.description)
-        } catch {
-            return ["unexpected \(error)"]
-        }
-    }
-
     @Test func readsAServerConfigWithDefaults() throws {
         let config = try ServerConfig.parse("""
             bind = "0.0.0.0:7000"
@@ -57,7 +42,7 @@ import Testing
     }
 
     @Test func wrongTypesAreNamedWithTheirKeyPath() {
-        let found = self.problems("""
+        let found = configProblems("""
             server = "tcp://h:1"
             token = "long-enough"
             name = "lab"
@@ -73,7 +58,7 @@ import Testing
     }
 
     @Test func everyProblemIsReportedAtOnce() {
-        let found = self.problems("""
+        let found = configProblems("""
             bind = "nowhere"
             surprise = 1
             [[tokens]]
@@ -93,14 +78,14 @@ import Testing
     }
 
     @Test func missingAndConflictingSecretsAreExplained() {
-        let both = self.problems("""
+        let both = configProblems("""
             server = "tcp://h:1"
             token = "long-enough"
             token_env = "X"
             name = "lab"
             """, client: true)
         #expect(both == ["token: give either token or token_env, not both"])
-        let unset = self.problems("""
+        let unset = configProblems("""
             server = "tcp://h:1"
             token_env = "BURROW_TEST_UNSET"
             name = "lab"
@@ -109,7 +94,7 @@ import Testing
     }
 
     @Test func duplicatesAndUnsupportedValuesAreRefused() {
-        let found = self.problems("""
+        let found = configProblems("""
             server = "quic://h:1"
             token = "long-enough"
             name = "lab"
@@ -132,7 +117,7 @@ import Testing
     }
 
     @Test func syntaxErrorsCarryTheirPosition() {
-        let found = self.problems("bind = \"0.0.0.0:7000\"\n[[tokens]\n", client: false)
+        let found = configProblems("bind = \"0.0.0.0:7000\"\n[[tokens]\n", client: false)
         #expect(found.count == 1)
         #expect(found.first?.contains("TOML syntax error at line 2") == true)
     }

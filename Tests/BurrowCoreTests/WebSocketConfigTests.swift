@@ -35,19 +35,19 @@ import Testing
     }
 
     @Test func clientMistakesAreNamedWithTheirKeyPath() throws {
-        let problems = Self.problems(client: true, """
+        let problems = configProblems("""
             server = "tcp://example.com:7000"
             token = "long-enough"
             name = "lab"
             [websocket]
             headers = { Upgrade = "h2c", "Bad Name" = "x", Good = "a\\nb" }
-            """)
+            """, client: true)
         #expect(problems.contains("websocket.headers: Upgrade is set by the WebSocket upgrade itself"))
         #expect(problems.contains("websocket.headers: \"Bad Name\" is not a valid HTTP header name"))
         #expect(problems.contains("websocket.headers: the value of Good contains a line break"))
         #expect(problems.contains("websocket: applies to ws:// and wss:// servers only, but server is tcp://example.com:7000"))
 
-        let path = Self.problems(client: true, "server = \"tls://example.com:443/x\"\ntoken = \"long-enough\"\nname = \"lab\"")
+        let path = configProblems("server = \"tls://example.com:443/x\"\ntoken = \"long-enough\"\nname = \"lab\"", client: true)
         #expect(path == ["server: expected \"tls://host:port (no path)\", got \"tls://example.com:443/x\""])
     }
 
@@ -85,7 +85,7 @@ import Testing
     }
 
     @Test func serverMistakesAreNamedWithTheirKeyPath() {
-        let problems = Self.problems(client: false, """
+        let problems = configProblems("""
             bind = "0.0.0.0:7000"
             [websocket]
             path = "burrow"
@@ -94,26 +94,11 @@ import Testing
             name = "home"
             token = "long-enough"
             ports = [6000]
-            """)
+            """, client: false)
         #expect(problems == [
             "websocket.bind: missing (required)",
             "websocket.path: expected an absolute path such as \"/burrow\", got \"burrow\"",
             "websocket.tls: needs the [tls] table (cert and key)",
         ])
-    }
-
-    static func problems(client: Bool, _ text: String) -> [String] {
-        do {
-            if client {
-                _ = try ClientConfig.parse(text, environment: [:])
-            } else {
-                _ = try ServerConfig.parse(text, environment: [:])
-            }
-            return []
-        } catch let error as ConfigError {
-            return error.problems.map(\.description)
-        } catch {
-            return ["unexpected \(error)"]
-        }
     }
 }

@@ -41,6 +41,29 @@ import Testing
         #expect(line.contains("HTTP 400 Bad Request: This is a Burrow tunnel port, not a web server"), "\(line)")
     }
 
+    @Test func plainAndTLSWebSocketMismatchesAreNamedOnBothSides() async throws {
+        // ws:// at a wss:// listener.
+        let tlsHarness = try await TunnelHarness(transport: .wss)
+        let tlsServer = try await tlsHarness.startServer(ports: try await TunnelHarness.freePorts(1))
+        defer { tlsServer.process.terminate() }
+        let plainClient = try tlsHarness.startClient(serverPort: tlsServer.port, proxies: [], tls: "", server: "ws://127.0.0.1:\(tlsServer.port)\(TunnelHarness.webSocketPath)")
+        defer { plainClient.terminate() }
+        let closed = try await plainClient.line(containing: "attempt 1 to reach")
+        #expect(closed.contains("without answering the WebSocket upgrade (a TLS endpoint that wants wss://"), "\(closed)")
+        _ = try await tlsServer.process.line(containing: "TLS handshake failed")
+        #expect(tlsServer.process.lines.contains { $0.contains("a plain ws:// client on a wss:// listener?") })
+
+        // wss:// at a plain ws:// listener.
+        let plainHarness = try await TunnelHarness(transport: .ws)
+        let plainServer = try await plainHarness.startServer(ports: try await TunnelHarness.freePorts(1))
+        defer { plainServer.process.terminate() }
+        let tlsClient = try tlsHarness.startClient(serverPort: plainServer.port, proxies: [])
+        defer { tlsClient.terminate() }
+        let refused = try await tlsClient.line(containing: "attempt 1 to reach")
+        #expect(refused.contains("the server does not speak TLS here (use ws:// for a server without TLS)"), "\(refused)")
+        _ = try await plainServer.process.line(containing: "malformed HTTP request")
+    }
+
     @Test func theListenerShowsBrowsersWhatItIsAndClosesSilentConnections() async throws {
         let harness = try await TunnelHarness(transport: .ws)
         let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(1), handshakeTimeout: "500ms")
