@@ -15,6 +15,10 @@ public final class BurrowServer: Sendable {
     /// Live sessions and the tasks running their control conversations.
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
     private let stopping = NIOLockedValueBox(false)
+    private let boundWebSocket = NIOLockedValueBox<SocketAddress?>(nil)
+
+    /// Where the `[websocket]` listener listens, once started (useful with port 0).
+    public var webSocketAddress: SocketAddress? { self.boundWebSocket.withLockedValue { $0 } }
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
         self.group = group
@@ -32,7 +36,8 @@ public final class BurrowServer: Sendable {
         let tls = try configuration.tls.map(TLSSetup.serverContext)
         let address = try await self.listen(on: configuration.bind, tls: tls, webSocketPath: nil)
         if let webSocket = configuration.webSocket {
-            _ = try await self.listen(on: webSocket.bind, tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
+            let bound = try await self.listen(on: webSocket.bind, tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
+            self.boundWebSocket.withLockedValue { $0 = bound }
         }
         return address
     }

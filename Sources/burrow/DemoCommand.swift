@@ -12,6 +12,14 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Run a server, a client and a small web service on loopback, and show a visitor reach the service through the tunnel."
     )
 
+    /// The transports the demo can show without certificates.
+    enum Transport: String, ExpressibleByArgument, CaseIterable {
+        case tcp, ws
+    }
+
+    @Option(help: "How the client reaches the server: tcp (the tunnel port) or ws (the [websocket] listener).")
+    var transport: Transport = .tcp
+
     @OptionGroup var options: RunOptions
 
     func run() async throws {
@@ -25,16 +33,23 @@ struct DemoCommand: AsyncParsableCommand {
 
         let token = Secret(UUID().uuidString)
         let publicPort = try await Self.freePort(group: group)
-        let serverConfig = ServerConfig(
+        var serverConfig = ServerConfig(
             bind: Endpoint(host: "127.0.0.1", port: 0),
             tokens: [.init(name: "demo", token: token, ports: PortSet([publicPort...publicPort]))]
         )
+        if self.transport == .ws {
+            serverConfig.webSocket = .init(bind: Endpoint(host: "127.0.0.1", port: 0), path: "/burrow", tls: false)
+        }
         let server = BurrowServer(configuration: serverConfig, group: group, logger: Logger(label: "server"))
-        let serverAddress = try await server.start()
-        step("burrow server accepts clients on 127.0.0.1:\(serverAddress.port!); token \"demo\" may open port \(publicPort)")
+        let tunnelAddress = try await server.start()
+        let serverURL = switch self.transport {
+        case .tcp: ServerAddress(scheme: .tcp, endpoint: Endpoint(host: "127.0.0.1", port: tunnelAddress.port!))
+        case .ws: ServerAddress(scheme: .ws, endpoint: Endpoint(host: "127.0.0.1", port: server.webSocketAddress!.port!), path: "/burrow")
+        }
+        step("burrow server accepts clients at \(serverURL); token \"demo\" may open port \(publicPort)")
 
         let clientConfig = ClientConfig(
-            server: ServerAddress(scheme: .tcp, endpoint: Endpoint(host: "127.0.0.1", port: serverAddress.port!)),
+            server: serverURL,
             token: token, name: "demo-lan",
             proxies: [.init(name: "web", type: .tcp, local: service.address, remotePort: nil)]
         )

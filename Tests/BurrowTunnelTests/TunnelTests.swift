@@ -297,6 +297,16 @@ import Testing
         return "\(b.count) of \(a.count) bytes came back; first difference at byte \(index)"
     }
 
+    /// The README's first command, over both transports it can show.
+    @Test(arguments: ["tcp", "ws"])
+    func theDemoShowsAVisitorReachTheService(_ transport: String) async throws {
+        let demo = try PeerProcess(TunnelHarness.binary, ["demo", "--transport", transport], mergeStandardError: true)
+        #expect(await demo.exitStatus() == 0)
+        #expect(demo.lines.contains { $0.contains("Hello from behind the NAT, through Burrow!") })
+        #expect(demo.lines.last == "==> the visitor reached the service behind the tunnel: demo passed", "\(demo.lines)")
+        #expect(demo.lines.contains { $0.contains("accepts clients at \(transport)://127.0.0.1:") })
+    }
+
     @Test func checkAcceptsTheShippedExamplesAndListsEveryErrorOfABrokenFile() async throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         for example in ["server.toml", "client.toml"] {
