@@ -107,11 +107,17 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         }
         if let endpoint = Endpoint(parsing: String(rest)), endpoint.port > 0 {
             self.init(scheme: scheme, endpoint: endpoint, path: path)
-        } else if let port = scheme.defaultPort, !rest.isEmpty, !rest.contains(":") || (rest.hasPrefix("[") && rest.hasSuffix("]")) {
-            self.init(scheme: scheme, endpoint: Endpoint(host: String(rest.trimmingPrefix("[").dropLast(rest.hasPrefix("[") ? 1 : 0)), port: port), path: path)
+        } else if let port = scheme.defaultPort, let host = Self.bareHost(rest) {
+            self.init(scheme: scheme, endpoint: Endpoint(host: host, port: port), path: path)
         } else {
             return nil
         }
+    }
+
+    /// `example.com` or `[::1]`, written without a port: the host alone.
+    private static func bareHost(_ text: Substring) -> String? {
+        if text.hasPrefix("["), text.hasSuffix("]"), text.count > 2 { return String(text.dropFirst().dropLast()) }
+        return text.isEmpty || text.contains(":") ? nil : String(text)
     }
 
     public var description: String { "\(self.scheme.rawValue)://\(self.endpoint)\(self.path ?? "")" }

@@ -1,5 +1,6 @@
 import BurrowConfig
 import BurrowTransport
+import NIOHTTP1
 import Logging
 import NIOCore
 import NIOConcurrencyHelpers
@@ -49,9 +50,9 @@ public final class BurrowServer: Sendable {
         let environment = self.environment
         let logger = environment.logger
         let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
-        let startSession: @Sendable (Channel) throws -> Void = { channel in
-            let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger) { context in
-                let session = try ServerSession.install(on: context.channel, environment: environment)
+        let startSession: @Sendable (Channel, String?) throws -> Void = { channel, forwardedFor in
+            let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger, forwardedFor: forwardedFor) { context in
+                let session = try ServerSession.install(on: context.channel, environment: environment, forwardedFor: forwardedFor)
                 self.track(session)
             }
             try channel.pipeline.syncOperations.addHandler(handshake)
@@ -64,7 +65,7 @@ public final class BurrowServer: Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                        guard let webSocketPath else { return try startSession(channel) }
+                        guard let webSocketPath else { return try startSession(channel, nil) }
                         let peer = channel.remoteAddress.map(describe) ?? "unknown peer"
                         try channel.pipeline.syncOperations.configureWebSocketServer(
                             path: webSocketPath, timeout: timeout,
@@ -76,7 +77,7 @@ public final class BurrowServer: Sendable {
                                     logger.info("WebSocket listener, \(peer): connection failed before its upgrade: \(ErrorText.explain(error))")
                                 }
                             },
-                            onUpgrade: startSession
+                            onUpgrade: { channel, request in try startSession(channel, Self.forwardedFor(request)) }
                         )
                     }
                 }
@@ -94,6 +95,15 @@ public final class BurrowServer: Sendable {
             logger.info("listening for clients on \(describe(address)) over \(tls == nil ? "tcp" : "tls") (\(tokens) token\(tokens == 1 ? "" : "s"))")
         }
         return address
+    }
+
+    /// The client's address from the first X-Forwarded-For entry a proxy added, for the logs
+    /// only (anyone can send the header, so it never decides anything). Kept to the characters
+    /// of an IP address, so a header cannot forge a log line.
+    private static func forwardedFor(_ request: HTTPRequestHead) -> String? {
+        guard let first = request.headers["X-Forwarded-For"].first?.split(separator: ",").first else { return nil }
+        let address = first.filter { $0.isHexDigit || $0 == "." || $0 == ":" }
+        return address.isEmpty || address.count > 45 ? nil : String(address)
     }
 
     private func track(_ session: ServerSession) {

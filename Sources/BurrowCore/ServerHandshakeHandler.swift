@@ -18,18 +18,21 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private let timeout: TimeAmount
     private let logger: Logger
     private let onAccepted: (ChannelHandlerContext) throws -> Void
+    /// The client's address as a proxy in front reported it (WebSocket's X-Forwarded-For).
+    private let forwardedFor: String?
     private var buffered: ByteBuffer?
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(timeout: TimeAmount, logger: Logger, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
+    init(timeout: TimeAmount, logger: Logger, forwardedFor: String? = nil, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
         self.timeout = timeout
         self.logger = logger
+        self.forwardedFor = forwardedFor
         self.onAccepted = onAccepted
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        let peer = Self.peer(context)
+        let peer = self.peer(context)
         self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: self.timeout) {
             guard !self.done else { return }
             self.done = true
@@ -50,7 +53,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         } else {
             self.buffered!.writeBuffer(&incoming)
         }
-        let peer = Self.peer(context)
+        let peer = self.peer(context)
         switch Preamble.classify(self.buffered!.readableBytesView) {
         case .needMoreBytes:
             return
@@ -74,9 +77,9 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         guard !self.done else { return context.fireErrorCaught(error) }
         self.done = true
         if error is NIOSSLError || error is BoringSSLError {
-            self.logger.info("TLS handshake with \(Self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
+            self.logger.info("TLS handshake with \(self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
         } else {
-            self.logger.info("connection from \(Self.peer(context)) failed before its preamble: \(ErrorText.explain(error))")
+            self.logger.info("connection from \(self.peer(context)) failed before its preamble: \(ErrorText.explain(error))")
         }
         context.close(promise: nil)
     }
@@ -91,7 +94,7 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         do {
             try self.onAccepted(context)
         } catch {
-            self.logger.error("cannot start a session for \(Self.peer(context)): \(error)")
+            self.logger.error("cannot start a session for \(self.peer(context)): \(error)")
             context.close(promise: nil)
             return
         }
@@ -115,9 +118,16 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    static func peer(_ context: ChannelHandlerContext) -> String {
-        context.channel.remoteAddress.map(describe) ?? "unknown peer"
+    /// The peer's address, and the client's behind it when a proxy said so.
+    private func peer(_ context: ChannelHandlerContext) -> String {
+        describePeer(context.channel, forwardedFor: self.forwardedFor)
     }
+}
+
+/// "1.2.3.4:5678", or "127.0.0.1:5678 (forwarded for 203.0.113.9)" behind a proxy.
+func describePeer(_ channel: Channel, forwardedFor: String?) -> String {
+    let address = channel.remoteAddress.map(describe) ?? "unknown peer"
+    return forwardedFor.map { "\(address) (forwarded for \($0))" } ?? address
 }
 
 /// "1.2.3.4:5678" or "[::1]:5678".

@@ -37,7 +37,7 @@ final class ServerSession: @unchecked Sendable {
     private var logger: Logger
 
     /// Installs the session on a connection that sent a valid preamble. Call on its event loop.
-    static func install(on channel: Channel, environment: ServerEnvironment) throws -> ServerSession {
+    static func install(on channel: Channel, environment: ServerEnvironment, forwardedFor: String? = nil) throws -> ServerSession {
         let controlPromise = channel.eventLoop.makePromise(of: ControlChannel.self)
         let controlTaken = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
         var configuration = MuxConfiguration(role: .acceptor)
@@ -54,7 +54,10 @@ final class ServerSession: @unchecked Sendable {
         }
         let monitor = SessionMonitor()
         try channel.pipeline.syncOperations.addHandlers(mux, monitor)
-        let session = ServerSession(channel: channel, environment: environment, mux: mux, control: controlPromise, monitor: monitor)
+        let session = ServerSession(
+            channel: channel, peer: describePeer(channel, forwardedFor: forwardedFor), environment: environment,
+            mux: mux, control: controlPromise, monitor: monitor
+        )
         channel.closeFuture.whenComplete { _ in
             controlPromise.fail(ControlProtocolError(description: "connection closed before the control stream opened"))
         }
@@ -63,9 +66,12 @@ final class ServerSession: @unchecked Sendable {
         return session
     }
 
-    private init(channel: Channel, environment: ServerEnvironment, mux: MuxSessionHandler, control: EventLoopPromise<ControlChannel>, monitor: SessionMonitor) {
+    private init(
+        channel: Channel, peer: String, environment: ServerEnvironment, mux: MuxSessionHandler,
+        control: EventLoopPromise<ControlChannel>, monitor: SessionMonitor
+    ) {
         self.channel = channel
-        self.peer = channel.remoteAddress.map(describe) ?? "unknown peer"
+        self.peer = peer
         self.environment = environment
         self.mux = NIOLoopBound(mux, eventLoop: channel.eventLoop)
         self.controlPromise = control

@@ -5,7 +5,8 @@ import NIOWebSocket
 extension ChannelPipeline.SynchronousOperations {
     /// Makes a fresh server connection an HTTP endpoint whose `path` upgrades to a WebSocket
     /// carrying a byte stream. After the upgrade the pipeline ends in a
-    /// `WebSocketByteStreamHandler`, and `onUpgrade` adds whatever reads those bytes.
+    /// `WebSocketByteStreamHandler`, and `onUpgrade` (given the upgrade request) adds whatever
+    /// reads those bytes.
     /// Every other request is answered by `WebSocketHTTPResponder` and reported to `onAnswer`;
     /// a connection that fails before its upgrade, to `onError`.
     public func configureWebSocketServer(
@@ -13,7 +14,7 @@ extension ChannelPipeline.SynchronousOperations {
         timeout: TimeAmount,
         onAnswer: @escaping @Sendable (String) -> Void,
         onError: @escaping @Sendable (Error) -> Void,
-        onUpgrade: @escaping @Sendable (Channel) throws -> Void
+        onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) throws -> Void
     ) throws {
         let upgrader = ByteStreamServerUpgrader(path: path, onUpgrade: onUpgrade)
         try self.configureHTTPServerPipeline(
@@ -60,9 +61,9 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
     private let handshake: NIOWebSocketServerUpgrader
-    private let onUpgrade: @Sendable (Channel) throws -> Void
+    private let onUpgrade: @Sendable (Channel, HTTPRequestHead) throws -> Void
 
-    init(path: String, onUpgrade: @escaping @Sendable (Channel) throws -> Void) {
+    init(path: String, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) throws -> Void) {
         self.onUpgrade = onUpgrade
         self.handshake = NIOWebSocketServerUpgrader(
             shouldUpgrade: { channel, head in
@@ -80,7 +81,7 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
         context.eventLoop.makeCompletedFuture {
             try context.pipeline.syncOperations.addWebSocketByteStream(role: .server)
-            try self.onUpgrade(context.channel)
+            try self.onUpgrade(context.channel, upgradeRequest)
         }
     }
 }

@@ -5,10 +5,11 @@ import NIOWebSocket
 /// preamble, the mux) runs unchanged over WebSocket, through nginx or a CDN.
 ///
 /// Inbound (`WebSocketFrameReader`), the payload of binary and continuation frames is passed on
-/// as it arrives: message boundaries mean nothing here, and a proxy may split or join them. Outbound, everything written between two flushes leaves as one binary frame (split at
+/// as it arrives: message boundaries mean nothing here, and a proxy may split or join them.
+/// Outbound, everything written between two flushes leaves as one binary frame (split at
 /// `maximumFrameLength`), so the mux's 12-byte headers do not each cost a frame; this handler
 /// writes the frames' bytes itself (`WebSocketFraming`): a server's payload goes out without a
-/// copy, a client's is masked as RFC 6455 requires, eight bytes at a time.
+/// copy, a client's is masked as RFC 6455 requires, 32 bytes at a time.
 ///
 /// Pings are answered; a close frame is answered and closes the channel. A text frame (code
 /// 1003) or a malformed frame (1002) is answered with a close frame, reported through
@@ -28,7 +29,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     /// that a peer buffering whole frames (a proxy, another implementation) is not asked much.
     public static let maximumFrameLength = 1 << 20
 
-    /// The peer broke the WebSocket contract (text where bytes belong).
+    /// The peer broke the WebSocket contract, or sent text where bytes belong.
     public struct ProtocolViolation: Error, CustomStringConvertible {
         public let description: String
     }
@@ -40,6 +41,8 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     private var pendingBytes = 0
     private var pendingPromise: EventLoopPromise<Void>?
     private var closeSent = false
+    /// The peer broke the protocol: the connection is closing, nothing more is read.
+    private var failed = false
 
     public init(role: Role) {
         self.role = role
@@ -47,10 +50,12 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.failed else { return }
         var bytes = self.unwrapInboundIn(data)
         do {
             try self.reader.read(&bytes) { event in self.handle(event, context: context) }
         } catch {
+            self.failed = true
             self.sendClose(context, code: WebSocketErrorCode(codeNumber: Int(error.code)))
             context.fireErrorCaught(ProtocolViolation(description: "the peer sent \(error.description)"))
             context.close(promise: nil)

@@ -54,6 +54,7 @@ public struct WebSocketFrameReader {
             case .payload(let remaining, let offset, let key):
                 let count = min(remaining, input.readableBytes)
                 let slice = input.readSlice(length: count)!
+                self.state = remaining == count ? .header : .payload(remaining: remaining - count, offset: offset + count, key: key)
                 if let key {
                     var plain = ByteBufferAllocator().buffer(capacity: count)
                     WebSocketFraming.appendMasked(slice, key: key, phase: offset, to: &plain)
@@ -61,7 +62,6 @@ public struct WebSocketFrameReader {
                 } else {
                     emit(.data(slice))
                 }
-                self.state = remaining == count ? .header : .payload(remaining: remaining - count, offset: offset + count, key: key)
             case .control(let opcode, let length, let key):
                 var chunk = input.readSlice(length: min(length - self.partial.readableBytes, input.readableBytes))!
                 self.partial.writeBuffer(&chunk)

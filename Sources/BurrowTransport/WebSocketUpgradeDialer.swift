@@ -3,10 +3,10 @@ import NIOHTTP1
 
 /// The client's half of the WebSocket upgrade: sends the request and, when the answer is not
 /// an upgrade, turns it into an error that names the HTTP status and the first line of the body
-/// ("HTTP 404 Not Found", "HTTP 502 Bad Gateway from nginx").
+/// ("HTTP 404 Not Found", "HTTP 502 Bad Gateway" from a proxy whose upstream is down).
 ///
 /// A successful upgrade never reaches this handler: `NIOHTTPClientUpgradeHandler` in front of it
-/// takes the 101 and rebuilds the pipeline, and this handler is removed with the HTTP codec.
+/// takes the 101, and the upgrader removes this handler along with the HTTP codec.
 final class WebSocketUpgradeDialer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPClientResponsePart
     typealias OutboundOut = HTTPClientRequestPart

@@ -42,6 +42,7 @@ struct Nginx {
                   proxy_set_header Upgrade $http_upgrade;
                   proxy_set_header Connection "upgrade";
                   proxy_set_header Host $host;
+                  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
                   proxy_read_timeout \(site.readTimeout);
                   proxy_send_timeout \(site.readTimeout);
                 }

@@ -30,6 +30,8 @@ import Testing
         )
         defer { client.terminate() }
         _ = try await client.line(containing: "logged in to \(url)")
+        // The server names the client's own address, as nginx reported it, next to nginx's.
+        _ = try await server.process.line(containing: "(forwarded for 127.0.0.1) with token test")
         let publicPort = try await client.publishedPort()
 
         try await withThrowingTaskGroup(of: Bool.self) { group in
