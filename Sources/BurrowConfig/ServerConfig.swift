@@ -79,7 +79,11 @@ public struct ServerConfig: Equatable, Sendable {
             if let certificate, let key { tls = TLS(certificate: certificate, key: key) }
             table.rejectUnknownKeys()
         }
-        let webSocket = root.table("websocket").flatMap { Self.readWebSocket($0, hasTLS: tls != nil || root.has("tls")) }
+        let webSocketTable = root.table("websocket")
+        let webSocket = webSocketTable.flatMap { Self.readWebSocket($0, hasTLS: tls != nil || root.has("tls")) }
+        if let webSocket, let bind, webSocket.bind == bind, bind.port != 0 {
+            webSocketTable?.report("bind", "\(bind) is already the tunnel port (bind): give the WebSocket listener a port of its own")
+        }
         let handshake = root.duration("handshake_timeout")
         let heartbeat = root.duration("heartbeat_interval")
         var tokens: [TokenRule] = []

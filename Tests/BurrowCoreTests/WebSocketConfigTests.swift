@@ -84,6 +84,19 @@ import Testing
         #expect(plain.webSocket == .init(bind: Endpoint(host: "127.0.0.1", port: 8080), path: "/", tls: false))
     }
 
+    @Test func theWebSocketListenerNeedsAPortOfItsOwn() {
+        let problems = configProblems("""
+            bind = "0.0.0.0:7000"
+            [websocket]
+            bind = "0.0.0.0:7000"
+            [[tokens]]
+            name = "home"
+            token = "long-enough"
+            ports = [6000]
+            """, client: false)
+        #expect(problems == ["websocket.bind: 0.0.0.0:7000 is already the tunnel port (bind): give the WebSocket listener a port of its own"])
+    }
+
     @Test func serverMistakesAreNamedWithTheirKeyPath() {
         let problems = configProblems("""
             bind = "0.0.0.0:7000"
