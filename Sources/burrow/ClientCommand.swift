@@ -9,7 +9,12 @@ struct ClientCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "client",
         abstract: "Run the LAN side: dial the server, publish the configured proxies, reconnect when the link drops.",
-        discussion: "Exits 2 when the server refuses the token (unless [reconnect] retry_on_auth_failure = true), 1 on a bad config."
+        discussion: """
+            The scheme of `server` in the config picks the transport: tcp://host:port, tls://host:port, \
+            ws://host[:port]/path or wss://host[:port]/path (through nginx or a CDN).
+
+            Exits 2 when the server refuses the token (unless [reconnect] retry_on_auth_failure = true), 1 on a bad config.
+            """
     )
 
     @Option(name: .shortAndLong, help: "The client config file.")

@@ -9,7 +9,12 @@ struct ServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "server",
         abstract: "Run the public side: accept clients, open the ports their tokens allow.",
-        discussion: "Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish."
+        discussion: """
+            Clients connect on `bind` (tcp://, or tls:// with [tls]) and, with [websocket], over ws:// or wss:// \
+            on a listener of its own.
+
+            Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish.
+            """
     )
 
     @Option(name: .shortAndLong, help: "The server config file.")
