@@ -28,13 +28,18 @@ import Testing
                         .connect(to: echoAddress)
                         .flatMapThrowing { service in try GlueHandler.glue(stream, service) }
                 }
-                return channel.pipeline.addHandler(session).map { acceptorReady.succeed(()) }
+                return channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(session)
+                    acceptorReady.succeed(())
+                }
             }
             .bind(host: "127.0.0.1", port: 0).get()
 
         let dialerChannel = try await ClientBootstrap(group: group)
             .channelInitializer { channel in
-                channel.pipeline.addHandler(MuxSessionHandler(configuration: MuxConfiguration(role: .dialer), inboundStreamInitializer: nil))
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(MuxSessionHandler(configuration: MuxConfiguration(role: .dialer), inboundStreamInitializer: nil))
+                }
             }
             .connect(to: muxServer.localAddress!).get()
         try await acceptorReady.futureResult.get()
