@@ -45,7 +45,7 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/"$1"/"$2") 2>/dev/null
 gbps() { python3 -c 'import json,sys; print(round(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"]/1e9, 3))' "$1"; }
 
 # --- inside the LAN: the service ----------------------------------------------------------------------
-iperf_port=5201
+iperf_port=5201   # iperf3's own port: the namespace and its loopback are ours alone
 ip netns exec "$ns" iperf3 -s -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 sleep 0.5
 
