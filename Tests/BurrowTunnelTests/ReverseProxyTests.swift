@@ -76,13 +76,12 @@ import Testing
         )
         defer { steady.terminate() }
         let port = try await steady.publishedPort()
-        // Wait until nginx has cut the slow one.
+        // nginx cuts the slow one, which comes back and is cut again: each cut is a full second
+        // of silence, so by the third the steady session (idle, no visitors) has lived through
+        // at least two of nginx's timeouts.
         let cut = try await slow.line(containing: "attempt 1 to reach")
         #expect(cut.contains("ended"))
-
-        // The steady session has been idle (no visitors) for as long as the slow one lived,
-        // and three of nginx's timeouts more.
-        try await Task.sleep(for: .seconds(3))
+        _ = try await slow.line(containing: "attempt 3 to reach")
         let payload = TestBytes.buffer(seed: 7, count: 1 << 20)
         let echoed = try await Visitor.exchange(port: port, sending: payload)
         #expect(sha256(echoed) == sha256(payload))
