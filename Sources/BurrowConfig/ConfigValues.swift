@@ -120,6 +120,13 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
         return text.isEmpty || text.contains(":") ? nil : String(text)
     }
 
+    /// The HTTP Host of a WebSocket URL: the host, with the port unless it is the scheme's
+    /// default, an IPv6 address in brackets.
+    public var httpHost: String {
+        guard self.endpoint.port == self.scheme.defaultPort else { return self.endpoint.description }
+        return self.endpoint.host.contains(":") ? "[\(self.endpoint.host)]" : self.endpoint.host
+    }
+
     public var description: String { "\(self.scheme.rawValue)://\(self.endpoint)\(self.path ?? "")" }
 }
 

@@ -143,9 +143,8 @@ public final class BurrowClient: Sendable {
                         try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(configuration, seen: seenCertificate))
                     }
                     guard server.scheme.isWebSocket, let path = server.path else { return try startSession(channel) }
-                    let host = server.endpoint.port == server.scheme.defaultPort ? server.endpoint.host : server.endpoint.description
                     try channel.pipeline.syncOperations.configureWebSocketClient(
-                        host: host, path: path, headers: configuration.webSocketHeaders.map { ($0.name, $0.value) },
+                        host: server.httpHost, path: path, headers: configuration.webSocketHeaders.map { ($0.name, $0.value) },
                         onFailure: { ready.fail($0) },
                         onUpgrade: startSession
                     )

@@ -137,29 +137,26 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
             let maskKey: WebSocketMaskingKey? = self.role == .client ? .random() : nil
             var header = context.channel.allocator.buffer(capacity: 14 + (maskKey == nil ? 0 : length))
             WebSocketFraming.writeHeader(opcode: .binary, length: length, maskKey: maskKey, into: &header)
-            var parts: [ByteBuffer] = []
-            var needed = length
-            while needed > 0 {
-                var first = queue.first!
-                let part = first.readSlice(length: min(needed, first.readableBytes))!
-                needed -= part.readableBytes
-                if first.readableBytes == 0 { queue.removeFirst() } else { queue[queue.startIndex] = first }
-                parts.append(part)
+            // A server's payload goes out as it is, behind the header; a client's is masked into
+            // the header's buffer, one write per frame.
+            if maskKey == nil {
+                context.write(self.wrapOutboundOut(header), promise: length == 0 && isLast ? promise : nil)
             }
-            if let maskKey {
-                // A client's payload is masked into the header's buffer: one write per frame.
-                var offset = 0
-                for part in parts {
+            var offset = 0
+            while offset < length {
+                var first = queue.first!
+                let part = first.readSlice(length: min(length - offset, first.readableBytes))!
+                if first.readableBytes == 0 { queue.removeFirst() } else { queue[queue.startIndex] = first }
+                if let maskKey {
                     WebSocketFraming.appendMasked(part, key: maskKey, phase: offset, to: &header)
                     offset += part.readableBytes
+                } else {
+                    offset += part.readableBytes
+                    context.write(self.wrapOutboundOut(part), promise: isLast && offset == length ? promise : nil)
                 }
+            }
+            if maskKey != nil {
                 context.write(self.wrapOutboundOut(header), promise: isLast ? promise : nil)
-            } else {
-                // A server's payload goes out as it is, behind the header.
-                context.write(self.wrapOutboundOut(header), promise: parts.isEmpty && isLast ? promise : nil)
-                for (index, part) in parts.enumerated() {
-                    context.write(self.wrapOutboundOut(part), promise: isLast && index == parts.count - 1 ? promise : nil)
-                }
             }
         } while remaining > 0
     }

@@ -33,9 +33,10 @@ public enum WebSocketFraming {
         let count = source.readableBytes
         guard count > 0 else { return }
         let shift = phase % 4
-        let rotated = (0..<4).map { key[(shift + $0) % 4] }
-        let key32 = rotated.withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
-        // The same four bytes repeated, in memory order whatever the machine's byte order.
+        // The key as it continues from `phase`, then the same four bytes repeated, in memory
+        // order whatever the machine's byte order (no allocation: this runs per frame or read).
+        let rotated = (key[shift], key[(shift + 1) % 4], key[(shift + 2) % 4], key[(shift + 3) % 4])
+        let key32 = withUnsafeBytes(of: rotated) { $0.loadUnaligned(as: UInt32.self) }
         let key64 = UInt64(key32) | UInt64(key32) << 32
         let key256 = SIMD4<UInt64>(repeating: key64)
         source.withUnsafeReadableBytes { input in
@@ -52,7 +53,7 @@ public enum WebSocketFraming {
                     index += 8
                 }
                 while index < count {
-                    target[index] = input[index] ^ rotated[index % 4]
+                    target[index] = input[index] ^ key[(index + shift) % 4]
                     index += 1
                 }
                 return count

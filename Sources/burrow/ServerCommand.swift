@@ -29,7 +29,8 @@ struct ServerCommand: AsyncParsableCommand {
         do {
             try await server.start()
         } catch {
-            logger.critical("cannot listen on \(configuration.bind): \(error)")
+            // The error names what failed: which listener and address, or which TLS file.
+            logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
         let stopped = AsyncStream.makeStream(of: Void.self)

@@ -17,6 +17,16 @@ import Testing
         #expect(address.scheme.isWebSocket)
     }
 
+    @Test(arguments: [
+        ("ws://example.com/b", "example.com"),
+        ("wss://example.com:8443/b", "example.com:8443"),
+        ("ws://[::1]/b", "[::1]"),
+        ("wss://[::1]:8443/b", "[::1]:8443"),
+    ])
+    func theHostHeaderOmitsTheDefaultPortAndBracketsIPv6(_ text: String, _ host: String) throws {
+        #expect(try #require(ServerAddress(parsing: text)).httpHost == host)
+    }
+
     @Test(arguments: ["tcp://example.com:7000/path", "tls://example.com", "ws://", "ws://host:99999/x", "ftp://host:1"])
     func malformedURLsAreRefused(_ text: String) {
         #expect(ServerAddress(parsing: text) == nil)
