@@ -30,6 +30,7 @@ let package = Package(
         .target(
             name: "BurrowTransport",
             dependencies: [
+                "BurrowMux",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
@@ -75,6 +76,7 @@ let package = Package(
             dependencies: [
                 "BurrowCore",
                 "BurrowConfig",
+                "BurrowMux",
                 "BurrowProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

@@ -136,12 +136,17 @@ public enum ProxyType: String, Hashable, Sendable, CaseIterable {
 }
 
 extension Duration {
-    /// Parses `250ms`, `10s`, `2m`, `1h`.
-    static func parse(_ text: String) -> Duration? {
+    /// The longest duration a config may set (a day): far beyond any sensible timeout, and
+    /// far below what the clocks' nanosecond integers can hold.
+    static let configurableMaximumSeconds: Double = 24 * 3600
+
+    /// Parses `250ms`, `10s`, `2m`, `1h` into seconds (any finite size: the caller checks the
+    /// range).
+    static func parseSeconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
-            guard let number = Double(text.dropLast(suffix.count)), number >= 0, number.isFinite else { return nil }
-            return .milliseconds(Int64((number * scale * 1000).rounded()))
+            guard let number = Double(text.dropLast(suffix.count)), number.isFinite else { return nil }
+            return number * scale
         }
         return nil
     }

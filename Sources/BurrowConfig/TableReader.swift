@@ -86,22 +86,29 @@ final class TableReader {
         return endpoint
     }
 
-    /// A positive duration: seconds as an integer, or a string like "250ms", "10s", "2m".
+    /// A duration from 1 ms to a day: seconds as an integer, or a string like "250ms", "10s",
+    /// "2m". Checked as a number before it becomes a `Duration`, so no value can overflow the
+    /// clock's integers.
     func duration(_ key: String) -> Duration? {
         guard let value = self.value(key) else { return nil }
-        let duration: Duration?
-        if let seconds = value.int {
-            duration = seconds >= 0 ? .seconds(seconds) : nil
+        let seconds: Double?
+        if let whole = value.int {
+            seconds = Double(whole)
         } else if let text = value.string {
-            duration = Duration.parse(text)
+            seconds = Duration.parseSeconds(text)
         } else {
-            duration = nil
+            seconds = nil
         }
-        guard let duration, duration > .zero else {
-            self.report(key, "expected a positive duration such as 10 (seconds), \"500ms\" or \"2m\", got \(Self.describe(value))")
+        guard let seconds else {
+            self.report(key, "expected a duration such as 10 (seconds), \"500ms\" or \"2m\", got \(Self.describe(value))")
             return nil
         }
-        return duration
+        let milliseconds = (seconds * 1000).rounded()
+        guard milliseconds >= 1, seconds <= Duration.configurableMaximumSeconds else {
+            self.report(key, "\(Self.describe(value)) is out of range: a duration must be from 1ms to 24h")
+            return nil
+        }
+        return .milliseconds(Int64(milliseconds))
     }
 
     /// A secret given inline (`key`) or through an environment variable (`key_env`).

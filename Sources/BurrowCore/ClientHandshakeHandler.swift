@@ -78,9 +78,17 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         case .burrow(let version):
             self.fail(context, Failure(description: "server speaks protocol version \(version), this client \(Preamble.version): upgrade the older side"))
         case .refusal:
-            guard let newline = self.buffered.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return }
-            let line = self.buffered.getString(at: self.buffered.readerIndex, length: newline - self.buffered.readerIndex) ?? ""
-            self.fail(context, Failure(description: "server refused: \(line.dropFirst(Preamble.refusalPrefix.count + 1))"))
+            // The line is read only within its limit: a peer that never ends it cannot make
+            // us hold (or rescan) more.
+            let line = self.buffered.readableBytesView.prefix(Preamble.maximumRefusalLength)
+            guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else {
+                guard line.count == Preamble.maximumRefusalLength else { return }
+                let start = String(decoding: line.prefix(80), as: UTF8.self)
+                self.fail(context, Failure(description: "server sent a refusal line longer than \(Preamble.maximumRefusalLength) bytes (\"\(start)...\"): not a Burrow server"))
+                return
+            }
+            let reason = String(decoding: line[..<newline].dropFirst(Preamble.refusalPrefix.count + 1), as: UTF8.self)
+            self.fail(context, Failure(description: "server refused: \(reason)"))
         case .http:
             let status = self.buffered.getString(at: self.buffered.readerIndex, length: min(self.buffered.readableBytes, 40))?
                 .split(separator: "\r\n").first.map(String.init) ?? "HTTP"

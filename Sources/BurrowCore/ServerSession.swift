@@ -78,7 +78,12 @@ final class ServerSession: @unchecked Sendable {
         self.monitor = monitor
         self.logger = environment.logger
         self.logger[metadataKey: "peer"] = "\(self.peer)"
+        Self.live.increment()
     }
+
+    deinit { Self.live.decrement() }
+
+    static let live = LiveObjects("ServerSession")
 
     /// A client that has not logged in within the handshake timeout is dropped.
     private func armLoginTimeout() {

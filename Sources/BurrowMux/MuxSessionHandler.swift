@@ -26,7 +26,9 @@ public final class MuxSessionHandler {
     }
 
     public let configuration: MuxConfiguration
-    private let inboundStreamInitializer: StreamInitializer?
+    /// Dropped when the session ends: it is the owner's closure and may capture what holds the
+    /// session's streams (a promise of the control stream, say), which would keep both alive.
+    private var inboundStreamInitializer: StreamInitializer?
     private var ids: StreamIDSpace
     private var streams: [UInt32: MuxStream] = [:]
     private var parser: FrameParser
@@ -47,8 +49,9 @@ public final class MuxSessionHandler {
 
     private var nextPingID: UInt32 = 1
     private var pendingPings: [UInt32: (sent: NIODeadline, promise: EventLoopPromise<TimeAmount>?)] = [:]
-    private var heardFromPeer = false
-    private var missedKeepAlives = 0
+    /// When the last byte came from the peer (the event loop's clock, virtual in tests).
+    private var lastHeard = NIODeadline.uptimeNanoseconds(0)
+    private var nextKeepAlivePing = NIODeadline.uptimeNanoseconds(0)
     private var keepAliveTask: Scheduled<Void>?
 
     /// - Parameters:
@@ -60,7 +63,12 @@ public final class MuxSessionHandler {
         self.ids = StreamIDSpace(role: configuration.role)
         let largestFrame = max(Int(configuration.maximumWindow), Int(ReceiveWindow.initial))
         self.parser = FrameParser(maximumDataLength: largestFrame)
+        Self.live.increment()
     }
+
+    deinit { Self.live.decrement() }
+
+    static let live = LiveObjects("MuxSessionHandler")
 
     /// How many streams the session holds (open, or closing on the wire).
     public var streamCount: Int { self.streams.count }
@@ -214,7 +222,7 @@ extension MuxSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closed else { return }
         self.isInReadBurst = true
-        self.heardFromPeer = true
+        if self.keepAliveTask != nil { self.lastHeard = context.eventLoop.now }
         var input = self.unwrapInboundIn(data)
         do {
             while !self.closed, let event = try self.parser.next(from: &input) {
@@ -373,28 +381,36 @@ extension MuxSessionHandler {
     }
 
     private func startKeepAlive(context: ChannelHandlerContext) {
-        guard self.keepAliveTask == nil, self.configuration.keepAliveInterval != nil else { return }
+        guard self.keepAliveTask == nil, let interval = self.configuration.keepAliveInterval, !self.closed else { return }
+        let now = context.eventLoop.now
+        self.lastHeard = now
+        self.nextKeepAlivePing = now + interval
         self.scheduleKeepAlive(on: context.eventLoop)
     }
 
-    /// Every interval: count it as missed if no byte came from the peer since the last one,
-    /// give up after `keepAliveMisses` in a row, else ping so that a healthy peer has something
-    /// to answer. Counting ticks (rather than comparing clocks) keeps it testable on an
-    /// EmbeddedEventLoop's virtual time.
+    /// Pings every interval, so that a healthy peer always has something to answer, and
+    /// declares the link dead the moment `keepAliveMisses` intervals have passed without a
+    /// single byte from the peer: the timer wakes at whichever comes first. The event loop's
+    /// clock keeps this testable on an EmbeddedEventLoop's virtual time.
     private func scheduleKeepAlive(on loop: EventLoop) {
         guard let interval = self.configuration.keepAliveInterval, !self.closed else { return }
-        self.keepAliveTask = loop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: interval) {
+        let allowedSilence = interval * Int64(self.configuration.keepAliveMisses)
+        let wake = min(self.nextKeepAlivePing, self.lastHeard + allowedSilence)
+        self.keepAliveTask = loop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: wake) {
             guard let context = self.context, !self.closed else { return }
-            self.missedKeepAlives = self.heardFromPeer ? 0 : self.missedKeepAlives + 1
-            self.heardFromPeer = false
-            if self.missedKeepAlives >= self.configuration.keepAliveMisses {
-                let silence = interval.nanoseconds / 1_000_000 * Int64(self.missedKeepAlives)
-                self.sessionFailed(MuxError.keepAliveTimeout(milliseconds: silence), context: context, sendGoAway: false)
+            let now = loop.now
+            let silence = now - self.lastHeard
+            if silence >= allowedSilence {
+                let error = MuxError.keepAliveTimeout(milliseconds: silence.nanoseconds / 1_000_000)
+                self.sessionFailed(error, context: context, sendGoAway: false)
                 return
             }
-            // Unanswered keepalive pings are forgotten: only the silence matters.
-            self.pendingPings = self.pendingPings.filter { $0.value.promise != nil }
-            self.sendPing(promise: nil)
+            if now >= self.nextKeepAlivePing {
+                // Unanswered keepalive pings are forgotten: only the silence matters.
+                self.pendingPings = self.pendingPings.filter { $0.value.promise != nil }
+                self.sendPing(promise: nil)
+                self.nextKeepAlivePing = now + interval
+            }
             self.scheduleKeepAlive(on: loop)
         }
     }
@@ -416,6 +432,7 @@ extension MuxSessionHandler {
     private func shutDown(error: Error) {
         guard !self.closed else { return }
         self.closed = true
+        self.inboundStreamInitializer = nil
         self.keepAliveTask?.cancel()
         self.keepAliveTask = nil
         let streams = self.streams.values

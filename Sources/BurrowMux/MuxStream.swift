@@ -66,7 +66,12 @@ final class MuxStream {
         self.closePromise = parent.eventLoop.makePromise()
         self.autoRead = true
         self._pipeline = ChannelPipeline(channel: self)
+        Self.live.increment()
     }
+
+    deinit { Self.live.decrement() }
+
+    static let live = LiveObjects("MuxStream")
 
     /// Whether the stream is done on the wire and as a channel, so the session can forget it.
     var isFinished: Bool { self.channelClosed && self.state.isFinished }

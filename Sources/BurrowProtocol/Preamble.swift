@@ -15,6 +15,8 @@ public enum Preamble {
     public static let refusalPrefix: [UInt8] = Array("BURROW!".utf8)
     /// Size of a preamble on the wire.
     public static let length = 8
+    /// The longest refusal line, newline included; a longer one is not a Burrow server's.
+    public static let maximumRefusalLength = 1024
 
     /// The preamble of this build.
     public static var bytes: [UInt8] { Self.magic + [Self.version] }

@@ -6,7 +6,9 @@ import NIOCore
 /// writable, so a slow reader on one side stops reading on the other instead of buffering.
 /// Half-close passes through: EOF on one side becomes `close(mode: .output)` on the other
 /// (the channels need `allowRemoteHalfClosure`), and when one side closes, so does the other,
-/// after writing what it still holds. An error on one side aborts the other at once.
+/// after writing what it still holds. An error on one side (a reset socket, a reset stream, a
+/// session that died) aborts the other at once: the peer behind it sees a reset, not a clean
+/// end, so a cut-off transfer never looks complete.
 ///
 /// Both channels must share one event loop: the handlers call each other directly.
 public final class GlueHandler {
@@ -61,9 +63,9 @@ extension GlueHandler {
         self.context?.closeAfterPendingWrites(mode: .all)
     }
 
-    /// The partner failed: close at once, dropping what is pending.
+    /// The partner failed: abort at once, dropping what is pending.
     private func partnerAbort() {
-        self.context?.close(promise: nil)
+        self.context?.abort()
     }
 
     private func partnerBecameWritable() {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurrowConfig
 import BurrowCore
+import BurrowMux
 import FoundationEssentials
 import Logging
 import NIOPosix
@@ -26,6 +27,7 @@ struct ClientCommand: AsyncParsableCommand {
         let configuration = try ConfigFile.load(self.config, ClientConfig.parse)
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
         let client = BurrowClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
         Signals.onTermination { name in
             logger.info("\(name): stopping")
             client.stop()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurrowConfig
 import BurrowCore
+import BurrowMux
 import FoundationEssentials
 import Logging
 import NIOPosix
@@ -13,7 +14,8 @@ struct ServerCommand: AsyncParsableCommand {
             Clients connect on `bind` (tcp://, or tls:// with [tls]) and, with [websocket], over ws:// or wss:// \
             on a listener of its own.
 
-            Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish.
+            Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish. \
+            SIGUSR1 logs how many sessions and streams are alive.
             """
     )
 
@@ -33,6 +35,7 @@ struct ServerCommand: AsyncParsableCommand {
             logger.critical("cannot start: \(error)")
             throw ExitCode(1)
         }
+        Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
         let stopped = AsyncStream.makeStream(of: Void.self)
         Signals.onTermination { name in
             logger.info("\(name): stopping")

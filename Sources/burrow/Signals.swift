@@ -20,4 +20,13 @@ enum Signals {
             Self.sources.append(source)
         }
     }
+
+    /// Runs `handler` on every SIGUSR1 (`kill -USR1 PID`: print the live-object counts).
+    static func onStatusRequest(_ handler: @escaping @Sendable () -> Void) {
+        signal(SIGUSR1, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGUSR1, queue: .main)
+        source.setEventHandler(handler: handler)
+        source.resume()
+        Self.sources.append(source)
+    }
 }
