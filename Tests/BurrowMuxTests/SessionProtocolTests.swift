@@ -192,4 +192,31 @@ import Testing
             (error as? MuxError)?.code == .keepAliveTimeout && "\(error)".contains("for 3.0 s")
         }
     }
+
+    /// The owner's initializer may keep a stream (here in a promise, as the server keeps its
+    /// control stream): once the session ends, the session, the stream and the promise must all
+    /// be freed. They used to hold each other for ever, leaking every session on the server.
+    @Test func anEndedSessionFreesItselfAndItsStreams() throws {
+        weak var weakSession: MuxSessionHandler?
+        weak var weakStream: Channel?
+        try {
+            let channel = EmbeddedChannel()
+            let held = channel.eventLoop.makePromise(of: Channel.self)
+            let session = MuxSessionHandler(configuration: MuxConfiguration(role: .acceptor)) { stream in
+                held.succeed(stream)
+                return stream.eventLoop.makeSucceededVoidFuture()
+            }
+            try channel.pipeline.syncOperations.addHandler(session)
+            var wire = ByteBuffer()
+            wire.writeFrame(.windowUpdate(streamID: 1, flags: .syn, delta: 0))
+            try channel.writeInbound(wire)
+            weakSession = session
+            weakStream = try held.futureResult.wait()
+            #expect(weakStream?.isActive == true)
+            _ = try channel.finish(acceptAlreadyClosed: true)
+            channel.embeddedEventLoop.run()
+        }()
+        #expect(weakSession == nil)
+        #expect(weakStream == nil)
+    }
 }
