@@ -1,3 +1,5 @@
+import BurrowProtocol
+
 /// `client.toml`: which server to dial, with which token, and which local services to publish.
 public struct ClientConfig: Equatable, Sendable {
     /// One published service.
@@ -202,9 +204,8 @@ public struct ClientConfig: Equatable, Sendable {
     /// Names appear in logs and on the wire: letters, digits, `-`, `_`, `.`.
     private static func readName(_ reader: TableReader, _ key: String, required: Bool) -> String? {
         guard let name = reader.string(key, required: required) else { return nil }
-        let allowed = name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }
-        guard !name.isEmpty, name.count <= 64, allowed else {
-            reader.report(key, "\"\(name)\" is not a valid name (1-64 letters, digits, '-', '_' or '.')")
+        guard Name.isValid(name) else {
+            reader.report(key, "\"\(name)\" is not a valid name (\(Name.rule))")
             return nil
         }
         return name

@@ -57,6 +57,10 @@ public struct ServerConfig: Equatable, Sendable {
     public var handshakeTimeout: Duration = .seconds(10)
     /// How often to ping each client; three silent intervals end its session.
     public var heartbeatInterval: Duration = .seconds(10)
+    /// How many connections may be open that have not logged in yet; more are closed at once.
+    public var maxPendingLogins = 256
+    /// The same, from one source address.
+    public var maxPendingLoginsPerAddress = 32
     public var tokens: [TokenRule]
 
     public init(bind: Endpoint, tokens: [TokenRule]) {
@@ -86,6 +90,8 @@ public struct ServerConfig: Equatable, Sendable {
         }
         let handshake = root.duration("handshake_timeout")
         let heartbeat = root.duration("heartbeat_interval")
+        let pending = root.integer("max_pending_logins", in: 1...1_000_000)
+        let pendingPerAddress = root.integer("max_pending_logins_per_address", in: 1...1_000_000)
         var tokens: [TokenRule] = []
         for reader in root.tables("tokens") {
             if let rule = Self.readToken(reader, environment: environment) { tokens.append(rule) }
@@ -110,6 +116,8 @@ public struct ServerConfig: Equatable, Sendable {
         config.webSocket = webSocket
         if let handshake { config.handshakeTimeout = handshake }
         if let heartbeat { config.heartbeatInterval = heartbeat }
+        if let pending { config.maxPendingLogins = pending }
+        if let pendingPerAddress { config.maxPendingLoginsPerAddress = pendingPerAddress }
         return config
     }
 

@@ -76,6 +76,20 @@ final class TableReader {
         return port
     }
 
+    /// An integer within `range`.
+    func integer(_ key: String, in range: ClosedRange<Int>) -> Int? {
+        guard let value = self.value(key) else { return nil }
+        guard let number = value.int else {
+            self.report(key, "expected an integer, got \(Self.describe(value))")
+            return nil
+        }
+        guard range.contains(number) else {
+            self.report(key, "\(number) is out of range (\(range.lowerBound)-\(range.upperBound))")
+            return nil
+        }
+        return number
+    }
+
     /// `host:port`.
     func endpoint(_ key: String, required: Bool = false) -> Endpoint? {
         guard let text = self.string(key, required: required) else { return nil }

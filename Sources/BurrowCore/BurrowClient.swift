@@ -15,7 +15,7 @@ import NIOSSL
 public final class BurrowClient: Sendable {
     /// What happened, for whoever embeds the client (the demo, tests).
     public enum Event: Sendable, Equatable {
-        case loggedIn(sessionID: UInt64)
+        case loggedIn(sessionID: String)
         case proxyOpened(name: String, remotePort: Int)
         case proxyRejected(name: String, reason: String)
         case disconnected(cause: String)
@@ -195,14 +195,14 @@ public final class BurrowClient: Sendable {
                 var messages = inbound.makeAsyncIterator()
                 try await self.login(&messages, outbound)
                 timer.cancel()
-                try await self.openProxies(&messages, outbound)
-                // Nothing more to say: wait for the session to end.
-                while let message = try await messages.next() {
-                    self.logger.warning("unexpected control message from the server: \(message)")
-                }
+                try await self.serveProxies(&messages, outbound)
             }
         } catch let error as LoginRefused {
             throw error
+        } catch let error as ControlViolation {
+            throw await self.failProtocol(error, mux: boundMux)
+        } catch let error as MessageFraming.Error {
+            throw await self.failProtocol(ControlViolation(description: "control stream from the server: \(error)"), mux: boundMux)
         } catch {
             if timedOut.withLockedValue({ $0 }) { throw SessionEnded(description: timeoutText) }
             throw SessionEnded(description: await monitor.cause(on: loop))
@@ -223,54 +223,93 @@ public final class BurrowClient: Sendable {
         return TLSFailure(description: TLSSetup.explainHandshakeFailure(error, configuration: self.configuration, seen: seen, inspected: inspected))
     }
 
-    private func login(
-        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>
-    ) async throws {
+    /// The server broke the control protocol: GoAway(protocol error) tells it, and the error
+    /// names the cause for the reconnect line.
+    private func failProtocol(_ violation: ControlViolation, mux: NIOLoopBound<MuxSessionHandler>) async -> Error {
+        self.logger.error("\(violation): closing the session")
+        try? await mux.eventLoop.submit { mux.value.fail(violation) }.get()
+        return SessionEnded(description: "protocol error: \(violation)")
+    }
+
+    private func login(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
         let configuration = self.configuration
-        guard case .challenge(let challenge) = try await messages.next(expecting: "the server's challenge") else {
-            throw ControlProtocolError(description: "the server did not start with a challenge")
+        guard case .success(.challenge(let challenge)) = try await messages.next(expecting: "the server's challenge") else {
+            throw ControlViolation(description: "the server did not start with a challenge")
+        }
+        guard let serverNonce = Base64.decode(challenge.nonce), serverNonce.count == LoginProof.nonceLength else {
+            throw ControlViolation(description: "the server's challenge nonce is not \(LoginProof.nonceLength) bytes in base64")
         }
         let token = configuration.token.value
         let clientNonce = LoginProof.makeNonce()
-        let proof = LoginProof.clientProof(token: token, serverNonce: challenge.nonce, clientNonce: clientNonce, name: configuration.name)
+        let proof = LoginProof.clientProof(token: token, serverNonce: serverNonce, clientNonce: clientNonce, name: configuration.name)
         try await outbound.write(.login(.init(
-            name: configuration.name, tokenHint: LoginProof.tokenHint(token), clientNonce: clientNonce, proof: proof, version: BurrowVersion.current
+            name: configuration.name, tokenHint: LoginProof.tokenHint(token), clientNonce: Base64.encode(clientNonce),
+            proof: Base64.encode(proof), version: BurrowVersion.current
         )))
         switch try await messages.next(expecting: "the login answer") {
-        case .loginOK(let ok):
-            let expected = LoginProof.serverProof(token: token, serverNonce: challenge.nonce, clientNonce: clientNonce, name: configuration.name)
-            guard LoginProof.matches(ok.serverProof, expected: expected) else {
+        case .success(.loginOK(let ok)):
+            let expected = LoginProof.serverProof(token: token, serverNonce: serverNonce, clientNonce: clientNonce, name: configuration.name)
+            guard let serverProof = Base64.decode(ok.serverProof), LoginProof.matches(serverProof, expected: expected) else {
                 throw LoginRefused(message: "the server could not prove it knows the token (is this the right server?)", isFatal: true)
             }
             self.logger.info("logged in to \(configuration.server) as \(configuration.name) (server \(challenge.serverVersion))")
             self.onEvent(.loggedIn(sessionID: ok.sessionID))
-        case .loginError(let error):
+        case .success(.loginError(let error)):
             throw LoginRefused(message: error.message, isFatal: error.code == .authenticationFailed || error.code == .unsupportedVersion)
-        case let other:
-            throw ControlProtocolError(description: "unexpected answer to the login: \(other)")
+        case .success(let other):
+            throw ControlViolation(description: "the server answered the login with \(other.type)")
+        case .failure(let error):
+            throw ControlViolation(description: "malformed login answer from the server: \(error)")
         }
     }
 
-    private func openProxies(
-        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>
-    ) async throws {
-        for proxy in self.configuration.proxies {
-            try await outbound.write(.openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort)))
+    /// Asks for every proxy, then answers the server until the session ends. Answers are
+    /// matched by proxy name, in whatever order they come. A proxy refused for a reason that
+    /// may pass (its port busy) is asked for again on its own backoff while the session lives;
+    /// the retries end with the session.
+    private func serveProxies(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
+        let configuration = self.configuration
+        let proxies = Dictionary(configuration.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let request = { (proxy: ClientConfig.Proxy) in
+            ControlMessage.openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
         }
-        for _ in self.configuration.proxies {
-            switch try await messages.next(expecting: "the answers to the proxy requests") {
-            case .proxyOpened(let opened):
-                let local = self.configuration.proxies.first { $0.name == opened.name }?.local.description ?? "?"
-                self.logger.info("proxy \(opened.name): \(local) is published on server port \(opened.remotePort)")
-                self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
-            case .proxyRejected(let rejected):
-                self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
-                self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
-            case let other:
-                throw ControlProtocolError(description: "unexpected answer to a proxy request: \(other)")
+        for proxy in configuration.proxies { try await outbound.write(request(proxy)) }
+        var backoffs: [String: Backoff] = [:]
+        try await withThrowingTaskGroup(of: Void.self) { retries in
+            while let frame = try await messages.next() {
+                switch frame {
+                case .success(.proxyOpened(let opened)):
+                    backoffs[opened.name] = nil
+                    let local = proxies[opened.name]?.local.description ?? "?"
+                    self.logger.info("proxy \(opened.name): \(local) is published on server port \(opened.remotePort)")
+                    self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
+                case .success(.proxyRejected(let rejected)):
+                    self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
+                    guard rejected.code.isRetryable, let proxy = proxies[rejected.name] else {
+                        self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
+                        continue
+                    }
+                    var backoff = backoffs[proxy.name]
+                        ?? Backoff(initial: configuration.reconnect.initialDelay, maximum: configuration.reconnect.maximumDelay)
+                    let delay = backoff.nextDelay()
+                    backoffs[proxy.name] = backoff
+                    self.logger.warning("proxy \(rejected.name) rejected by the server: \(rejected.reason); asking again in \(delay.shortDescription)")
+                    let again = request(proxy)
+                    retries.addTask {
+                        try await Task.sleep(for: delay)
+                        try await outbound.write(again)
+                    }
+                case .success(.proxyClosed(let closed)):
+                    self.logger.info("proxy \(closed.name): closed on the server\(closed.remotePort.map { " (port \($0))" } ?? "")")
+                case .success(let other):
+                    throw ControlViolation(description: "the server sent \(other.type), which only a client sends")
+                case .failure(let error) where error.code == .unknownType:
+                    self.logger.warning("the server sent a message this client does not know (\(error)): ignored")
+                case .failure(let error):
+                    throw ControlViolation(description: "malformed control message from the server: \(error)")
+                }
             }
+            retries.cancelAll()
         }
     }
 }

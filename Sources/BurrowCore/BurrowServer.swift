@@ -12,6 +12,7 @@ import NIOSSL
 public final class BurrowServer: Sendable {
     private let environment: ServerEnvironment
     private let group: EventLoopGroup
+    private let pendingLogins: PendingLogins
     private let listeners = NIOLockedValueBox<[Channel]>([])
     /// Live sessions and the tasks running their control conversations.
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
@@ -23,6 +24,9 @@ public final class BurrowServer: Sendable {
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
         self.group = group
+        self.pendingLogins = PendingLogins(
+            total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger
+        )
         self.environment = ServerEnvironment(
             configuration: configuration, registry: SessionRegistry(), logger: logger,
             proxyBindHost: configuration.proxyBindHost ?? configuration.bind.host
@@ -50,9 +54,13 @@ public final class BurrowServer: Sendable {
         let environment = self.environment
         let logger = environment.logger
         let timeout = TimeAmount.nanoseconds(environment.configuration.handshakeTimeout.nanoseconds)
-        let startSession: @Sendable (Channel, String?) throws -> Void = { channel, forwardedFor in
+        let pendingLogins = self.pendingLogins
+        let listenerName = webSocketPath == nil ? "tunnel port" : "WebSocket listener"
+        let startSession: @Sendable (Channel, String?, PendingLogins.Ticket) throws -> Void = { channel, forwardedFor, ticket in
             let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger, forwardedFor: forwardedFor) { context in
-                let session = try ServerSession.install(on: context.channel, environment: environment, forwardedFor: forwardedFor)
+                let session = try ServerSession.install(
+                    on: context.channel, environment: environment, forwardedFor: forwardedFor, pendingLogin: ticket
+                )
                 self.track(session)
             }
             try channel.pipeline.syncOperations.addHandler(handshake)
@@ -63,9 +71,13 @@ public final class BurrowServer: Sendable {
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
+                    // A connection over the cap of those not logged in is closed at once.
+                    guard let ticket = pendingLogins.admit(channel, listener: listenerName) else {
+                        return channel.close()
+                    }
+                    return channel.eventLoop.makeCompletedFuture {
                         if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
-                        guard let webSocketPath else { return try startSession(channel, nil) }
+                        guard let webSocketPath else { return try startSession(channel, nil, ticket) }
                         let peer = channel.remoteAddress.map(describe) ?? "unknown peer"
                         try channel.pipeline.syncOperations.configureWebSocketServer(
                             path: webSocketPath, timeout: timeout,
@@ -77,7 +89,7 @@ public final class BurrowServer: Sendable {
                                     logger.info("WebSocket listener, \(peer): connection failed before its upgrade: \(ErrorText.explain(error))")
                                 }
                             },
-                            onUpgrade: { channel, request in try startSession(channel, Self.forwardedFor(request)) }
+                            onUpgrade: { channel, request in try startSession(channel, Self.forwardedFor(request), ticket) }
                         )
                     }
                 }

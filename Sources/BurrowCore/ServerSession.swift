@@ -29,15 +29,24 @@ final class ServerSession: @unchecked Sendable {
     private let controlPromise: EventLoopPromise<ControlChannel>
     private let monitor: SessionMonitor
     private let loggedIn = Atomic(false)
+    /// Held until the login succeeds or the connection ends: the server's count of connections
+    /// that have not logged in.
+    private let pendingLogin: PendingLogins.Ticket?
 
     /// Public listeners by proxy name. Event-loop confined.
     private var listeners: [String: (port: Int, channel: Channel)] = [:]
     /// The control stream once open. Event-loop confined.
     private var controlStream: Channel?
+    /// GoAway was sent: the session closes by itself once its streams are done. Event-loop
+    /// confined.
+    private var draining = false
+    /// Names the client once logged in. Written only by the control conversation (one task).
     private var logger: Logger
 
     /// Installs the session on a connection that sent a valid preamble. Call on its event loop.
-    static func install(on channel: Channel, environment: ServerEnvironment, forwardedFor: String? = nil) throws -> ServerSession {
+    static func install(
+        on channel: Channel, environment: ServerEnvironment, forwardedFor: String? = nil, pendingLogin: PendingLogins.Ticket? = nil
+    ) throws -> ServerSession {
         let controlPromise = channel.eventLoop.makePromise(of: ControlChannel.self)
         let controlTaken = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
         var configuration = MuxConfiguration(role: .acceptor)
@@ -56,19 +65,20 @@ final class ServerSession: @unchecked Sendable {
         try channel.pipeline.syncOperations.addHandlers(mux, monitor)
         let session = ServerSession(
             channel: channel, peer: describePeer(channel, forwardedFor: forwardedFor), environment: environment,
-            mux: mux, control: controlPromise, monitor: monitor
+            mux: mux, control: controlPromise, monitor: monitor, pendingLogin: pendingLogin
         )
         channel.closeFuture.whenComplete { _ in
             controlPromise.fail(ControlProtocolError(description: "connection closed before the control stream opened"))
         }
         controlPromise.futureResult.whenSuccess { session.controlStream = $0.channel }
+        monitor.onGoAway = { [weak session] in session?.clientIsGoingAway() }
         session.armLoginTimeout()
         return session
     }
 
     private init(
         channel: Channel, peer: String, environment: ServerEnvironment, mux: MuxSessionHandler,
-        control: EventLoopPromise<ControlChannel>, monitor: SessionMonitor
+        control: EventLoopPromise<ControlChannel>, monitor: SessionMonitor, pendingLogin: PendingLogins.Ticket?
     ) {
         self.channel = channel
         self.peer = peer
@@ -76,6 +86,7 @@ final class ServerSession: @unchecked Sendable {
         self.mux = NIOLoopBound(mux, eventLoop: channel.eventLoop)
         self.controlPromise = control
         self.monitor = monitor
+        self.pendingLogin = pendingLogin
         self.logger = environment.logger
         self.logger[metadataKey: "peer"] = "\(self.peer)"
         Self.live.increment()
@@ -85,14 +96,22 @@ final class ServerSession: @unchecked Sendable {
 
     static let live = LiveObjects("ServerSession")
 
-    /// A client that has not logged in within the handshake timeout is dropped.
+    /// A client that has not logged in within the handshake timeout is dropped. The timer
+    /// holds the session weakly: a session that ended is not kept for the timeout's length.
     private func armLoginTimeout() {
         let timeout = self.environment.configuration.handshakeTimeout
-        self.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) {
-            guard !self.loggedIn.load(ordering: .relaxed), self.channel.isActive else { return }
-            self.logger.info("client \(self.peer) did not log in within \(timeout.shortDescription): closed")
-            self.channel.close(promise: nil)
+        let (logger, peer) = (self.environment.logger, self.peer)
+        self.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self] in
+            guard let self, !self.loggedIn.load(ordering: .relaxed), self.channel.isActive else { return }
+            logger.info("client \(peer) did not log in within \(timeout.shortDescription): closed")
+            self.end(cause: "no login within \(timeout.shortDescription)")
         }
+    }
+
+    /// Closes the session now, with `cause` as the reason its last log line gives.
+    func end(cause: String) {
+        self.monitor.note(SessionEnded(description: cause), on: self.channel.eventLoop)
+        self.channel.close(promise: nil)
     }
 
     // MARK: - The control conversation
@@ -112,10 +131,19 @@ final class ServerSession: @unchecked Sendable {
                 registration = key
                 try await self.serveRequests(&messages, outbound, client: key.client, rule: rule)
             }
+        } catch let error as ControlViolation {
+            self.failProtocol(error)
+        } catch let error as MessageFraming.Error {
+            self.failProtocol(ControlViolation(description: "control stream from \(self.peer): \(error)"))
         } catch {
             self.monitor.note(error, on: self.channel.eventLoop)
         }
-        try? await self.channel.close()
+        if await self.isDraining {
+            // The mux closes the connection once the visitor streams are done.
+            try? await self.channel.closeFuture.get()
+        } else {
+            try? await self.channel.close()
+        }
         let closed = await self.closeAllListeners()
         if let key = registration {
             await self.environment.registry.unregister(self, for: key)
@@ -130,75 +158,110 @@ final class ServerSession: @unchecked Sendable {
 
     /// Challenge, login, verification. Returns nil when the login was refused (already
     /// answered and logged).
-    private func login(
-        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>
-    ) async throws -> (SessionRegistry.Key, ServerConfig.TokenRule)? {
+    private func login(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws -> (SessionRegistry.Key, ServerConfig.TokenRule)? {
         let serverNonce = LoginProof.makeNonce()
-        try await outbound.write(.challenge(.init(nonce: serverNonce, serverVersion: BurrowVersion.current)))
-        guard case .login(let login) = try await messages.next(expecting: "login") else {
-            try await self.refuse(outbound, .badRequest, "expected a login message first", log: "client \(self.peer) sent something other than a login: closed")
-            return nil
+        try await outbound.write(.challenge(.init(nonce: Base64.encode(serverNonce), serverVersion: BurrowVersion.current)))
+        let login: ControlMessage.Login
+        switch try await messages.next(expecting: "login") {
+        case .success(.login(let message)):
+            login = message
+        case .success(let other):
+            return try await self.refuse(outbound, .badRequest, "expected a login message first, got \(other.type)",
+                                         log: "client \(self.peer) sent \(other.type) instead of a login: closed")
+        case .failure(let error):
+            return try await self.refuse(outbound, .badRequest, "malformed login: \(error)",
+                                         log: "client \(self.peer) sent a malformed login (\(error)): closed")
+        }
+        let checked: (clientNonce: [UInt8], proof: [UInt8])
+        switch Self.check(login) {
+        case .success(let value):
+            checked = value
+        case .failure(let problem):
+            return try await self.refuse(outbound, .badRequest, "malformed login: \(problem)",
+                                         log: "client \(self.peer) sent a malformed login (\(problem)): closed")
         }
         let rule = self.environment.configuration.tokens.first { LoginProof.tokenHint($0.token.value) == login.tokenHint }
         guard let rule else {
-            try await self.refuse(outbound, .authenticationFailed, "authentication failed: unknown token",
-                                  log: "authentication failed for client \(login.name) from \(self.peer): unknown token")
-            return nil
+            return try await self.refuse(outbound, .authenticationFailed, "authentication failed: unknown token",
+                                         log: "authentication failed for client \(login.name) from \(self.peer): unknown token")
         }
-        let expected = LoginProof.clientProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: login.clientNonce, name: login.name)
-        guard LoginProof.matches(login.proof, expected: expected) else {
-            try await self.refuse(outbound, .authenticationFailed, "authentication failed: wrong proof for the token",
-                                  log: "authentication failed for client \(login.name) from \(self.peer): wrong proof for token \(rule.name) (wrong token, or a replayed login)")
-            return nil
+        let expected = LoginProof.clientProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: checked.clientNonce, name: login.name)
+        guard LoginProof.matches(checked.proof, expected: expected) else {
+            return try await self.refuse(outbound, .authenticationFailed, "authentication failed: wrong proof for the token",
+                                         log: "authentication failed for client \(login.name) from \(self.peer): wrong proof for token \(rule.name) (wrong token, or a replayed login)")
         }
         let key = SessionRegistry.Key(token: rule.name, client: login.name)
         if let existing = await self.environment.registry.register(self, for: key) {
             guard await !existing.isAlive(within: .seconds(3)) else {
-                try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected from \(existing.peer)",
-                                      log: "client \(login.name) from \(self.peer) refused: already connected from \(existing.peer)")
-                return nil
+                return try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected from \(existing.peer)",
+                                             log: "client \(login.name) from \(self.peer) refused: already connected from \(existing.peer)")
             }
             self.logger.info("client \(login.name): previous session from \(existing.peer) did not answer a ping: replaced")
-            try? await existing.channel.close()
+            existing.end(cause: "replaced by a new login from \(self.peer)")
+            try? await existing.channel.closeFuture.get()
             guard await self.environment.registry.replace(existing, with: self, for: key) else {
-                try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected", log: "client \(login.name) from \(self.peer) refused: already connected")
-                return nil
+                return try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected",
+                                             log: "client \(login.name) from \(self.peer) refused: already connected")
             }
         }
         self.loggedIn.store(true, ordering: .relaxed)
+        self.pendingLogin?.release()
         let sessionID = UInt64.random(in: 1 ... .max)
-        let serverProof = LoginProof.serverProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: login.clientNonce, name: login.name)
+        let serverProof = LoginProof.serverProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: checked.clientNonce, name: login.name)
         let heartbeat = Int(self.environment.configuration.heartbeatInterval.milliseconds)
-        try await outbound.write(.loginOK(.init(sessionID: sessionID, heartbeatMilliseconds: heartbeat, serverProof: serverProof)))
+        try await outbound.write(.loginOK(.init(sessionID: String(sessionID), heartbeatMilliseconds: heartbeat, serverProof: Base64.encode(serverProof))))
         self.logger[metadataKey: "client"] = "\(login.name)"
-        self.logger.info("client \(login.name) logged in from \(self.peer) with token \(rule.name) (version \(login.version))")
+        self.logger.info("client \(login.name) logged in from \(self.peer) with token \(rule.name) (version \(String(reflecting: String(login.version.prefix(40)))))")
         return (key, rule)
     }
 
-    private func refuse(
-        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>, _ code: ControlMessage.LoginError.Code, _ message: String, log: String
-    ) async throws {
-        self.logger.warning("\(log)")
-        try await outbound.write(.loginError(.init(code: code, message: message)))
+    /// The login's fields that must have a shape beyond their JSON type, decoded; or the first
+    /// problem, naming the field.
+    static func check(_ login: ControlMessage.Login) -> Result<(clientNonce: [UInt8], proof: [UInt8]), LoginProblem> {
+        guard Name.isValid(login.name) else {
+            return .failure(LoginProblem(description: "field 'body.name' must be \(Name.rule)"))
+        }
+        guard let nonce = Base64.decode(login.clientNonce), nonce.count == LoginProof.nonceLength else {
+            return .failure(LoginProblem(description: "field 'body.clientNonce' must be \(LoginProof.nonceLength) bytes in base64"))
+        }
+        guard let proof = Base64.decode(login.proof), proof.count == LoginProof.proofLength else {
+            return .failure(LoginProblem(description: "field 'body.proof' must be \(LoginProof.proofLength) bytes in base64"))
+        }
+        return .success((nonce, proof))
     }
 
-    /// Proxy requests until the control stream ends.
+    struct LoginProblem: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    private func refuse(
+        _ outbound: ControlOutbound, _ code: ControlMessage.LoginError.Code, _ message: String, log: String
+    ) async throws -> (SessionRegistry.Key, ServerConfig.TokenRule)? {
+        self.logger.warning("\(log)")
+        try await outbound.write(.loginError(.init(code: code, message: message)))
+        return nil
+    }
+
+    /// Proxy requests until the control stream ends. A message type this server does not know
+    /// is skipped (a newer client must not lose its session to an older server); a malformed
+    /// message, or one only a server sends, ends the session.
     private func serveRequests(
-        _ messages: inout NIOAsyncChannelInboundStream<ControlMessage>.AsyncIterator,
-        _ outbound: NIOAsyncChannelOutboundWriter<ControlMessage>,
-        client: String, rule: ServerConfig.TokenRule
+        _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, rule: ServerConfig.TokenRule
     ) async throws {
-        while let message = try await messages.next() {
-            switch message {
-            case .openProxy(let request):
+        while let frame = try await messages.next() {
+            switch frame {
+            case .success(.openProxy(let request)):
                 try await outbound.write(await self.open(request, client: client, rule: rule))
-            case .closeProxy(let request):
-                if let port = await self.closeListener(request.name) {
-                    self.logger.info("proxy \(request.name) of client \(client): closed port \(port)")
-                }
-            default:
-                throw ControlProtocolError(description: "unexpected control message from client \(client): \(message)")
+            case .success(.closeProxy(let request)):
+                let port = await self.closeListener(request.name)
+                if let port { self.logger.info("proxy \(request.name) of client \(client): closed port \(port)") }
+                try await outbound.write(.proxyClosed(.init(name: request.name, remotePort: port)))
+            case .success(let other):
+                throw ControlViolation(description: "client \(client) sent \(other.type), which only a server sends")
+            case .failure(let error) where error.code == .unknownType:
+                self.logger.warning("client \(client) sent a message this server does not know (\(error)): ignored")
+            case .failure(let error):
+                throw ControlViolation(description: "malformed control message from client \(client): \(error)")
             }
         }
     }
@@ -207,29 +270,32 @@ final class ServerSession: @unchecked Sendable {
 
     /// Opens a proxy's public port, or says why not.
     private func open(_ request: ControlMessage.OpenProxy, client: String, rule: ServerConfig.TokenRule) async -> ControlMessage {
-        let reject = { (reason: String) -> ControlMessage in
+        let reject = { (code: ControlMessage.ProxyRejected.Code, reason: String) -> ControlMessage in
             self.logger.warning("proxy \(request.name) of client \(client) rejected: \(reason)")
-            return .proxyRejected(.init(name: request.name, reason: reason))
+            return .proxyRejected(.init(name: request.name, code: code, reason: reason))
+        }
+        guard Name.isValid(request.name) else {
+            return reject(.unsupportedType, "a proxy name must be \(Name.rule)")
         }
         guard request.type == ProxyType.tcp.rawValue else {
-            return reject("proxy type \"\(request.type)\" is not supported by this server")
+            return reject(.unsupportedType, "proxy type \(String(reflecting: String(request.type.prefix(20)))) is not supported by this server")
         }
         guard await self.listenerPort(request.name) == nil else {
-            return reject("a proxy named \(request.name) is already open in this session")
+            return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
         }
         let owner = SessionRegistry.Owner(client: client, proxy: request.name)
         if let port = request.remotePort {
             guard rule.ports.contains(port) else {
-                return reject("port \(port) is not allowed for token \(rule.name) (allowed: \(rule.ports))")
+                return reject(.notAllowed, "port \(port) is not allowed for token \(rule.name) (allowed: \(rule.ports))")
             }
             if let current = await self.environment.registry.reserve(port, for: owner) {
-                return reject("port \(port) is in use by \(current)")
+                return reject(.portInUse, "port \(port) is in use by \(current)")
             }
             do {
                 try await self.listen(on: port, proxy: request.name)
             } catch {
                 await self.environment.registry.release(port)
-                return reject("cannot listen on port \(port): \(error)")
+                return reject(.bindFailed, "cannot listen on port \(port): \(ErrorText.explain(error))")
             }
             self.logger.info("proxy \(request.name) of client \(client): listening on \(self.environment.proxyBindHost):\(port)")
             return .proxyOpened(.init(name: request.name, remotePort: port))
@@ -246,9 +312,8 @@ final class ServerSession: @unchecked Sendable {
             self.logger.info("proxy \(request.name) of client \(client): listening on \(self.environment.proxyBindHost):\(port) (picked by the server)")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
-        return reject("no free port left among token \(rule.name)'s ports (\(rule.ports))")
+        return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))")
     }
-
     /// Binds a public listener whose visitors become streams of this session.
     private func listen(on port: Int, proxy: String) async throws {
         let loop = self.channel.eventLoop
@@ -333,11 +398,41 @@ final class ServerSession: @unchecked Sendable {
     func shutdown() async {
         self.monitor.note(SessionEnded(description: "server stopping"), on: self.channel.eventLoop)
         _ = await self.closeAllListeners()
+        try? await self.channel.eventLoop.submit { self.drain(control: .finish) }.get()
+    }
+
+    /// The client sent GoAway: it takes no new visitors. Its public ports close, the control
+    /// conversation ends (reset: nothing more will be said) and the session closes once the
+    /// visitor streams are done. Runs on the event loop.
+    private func clientIsGoingAway() {
+        self.logger.info("client \(self.peer) is going away: its ports close, open visitors finish")
+        self.monitor.note(SessionEnded(description: "client went away"), on: self.channel.eventLoop)
+        self.drain(control: .reset)
+        Task { _ = await self.closeAllListeners() }
+    }
+
+    private enum ControlEnding { case finish, reset }
+
+    /// GoAway, then the control stream ends: the mux closes the connection after the last
+    /// stream. Call on the event loop.
+    private func drain(control ending: ControlEnding) {
+        self.draining = true
+        self.mux.value.goAway()
+        switch ending {
+        case .finish: self.controlStream?.close(mode: .output, promise: nil)
+        case .reset: self.controlStream?.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
+        }
+    }
+
+    private var isDraining: Bool {
+        get async { (try? await self.channel.eventLoop.submit { self.draining }.get()) ?? false }
+    }
+
+    /// The client broke the control protocol: GoAway(protocol error), and the cause in the
+    /// session's last log line.
+    private func failProtocol(_ violation: ControlViolation) {
         let mux = self.mux
-        try? await self.channel.eventLoop.submit {
-            mux.value.goAway()
-            self.controlStream?.close(mode: .output, promise: nil)
-        }.get()
+        self.channel.eventLoop.execute { mux.value.fail(violation) }
     }
 }
 
@@ -345,6 +440,13 @@ final class ServerSession: @unchecked Sendable {
 final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Never
     private var lastError: Error?
+    /// Called on the event loop when the peer sends GoAway.
+    var onGoAway: (() -> Void)?
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .goAwayReceived = event as? MuxSessionHandler.Event { self.onGoAway?() }
+        context.fireUserInboundEventTriggered(event)
+    }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         self.lastError = error

@@ -132,6 +132,15 @@ extension MuxSessionHandler {
         self.closeIfDrained()
     }
 
+    /// Ends the session because the peer broke a protocol above the mux (a malformed control
+    /// message): GoAway with `code`, every stream reset, `error` passed down the parent pipeline
+    /// for the owner's logs, the channel closed. Call on the session's event loop.
+    public func fail(_ error: Error, goAway code: GoAwayCode = .protocolError) {
+        guard let context = self.context else { return }
+        self.loop.preconditionInEventLoop()
+        self.fail(error, goAway: code, context: context)
+    }
+
     /// The event loop of the session's channel; the handler must have been added to a pipeline.
     private var loop: EventLoop {
         guard let loop = self.eventLoop else {
@@ -417,9 +426,14 @@ extension MuxSessionHandler {
 
     /// The peer broke the protocol (or went silent): tell it why, report, close.
     private func sessionFailed(_ error: Error, context: ChannelHandlerContext, sendGoAway: Bool = true) {
+        let answer = error is MuxError && (error as! MuxError).code != .goAwayReceived
+        self.fail(error, goAway: sendGoAway && answer ? .protocolError : nil, context: context)
+    }
+
+    private func fail(_ error: Error, goAway code: GoAwayCode?, context: ChannelHandlerContext) {
         guard !self.closed else { return }
-        if sendGoAway, let muxError = error as? MuxError, muxError.code != .goAwayReceived {
-            self.writeFrame(.goAway, flags: [], streamID: 0, length: GoAwayCode.protocolError.rawValue, payload: nil, promise: nil)
+        if let code {
+            self.writeFrame(.goAway, flags: [], streamID: 0, length: code.rawValue, payload: nil, promise: nil)
             self.needsFlush = false
             context.flush()
         }

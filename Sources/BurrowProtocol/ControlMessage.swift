@@ -20,9 +20,11 @@ public enum ControlMessage: Equatable, Sendable {
     case proxyRejected(ProxyRejected)
     /// client → server: stop publishing a proxy.
     case closeProxy(CloseProxy)
+    /// server → client: the answer to `closeProxy`.
+    case proxyClosed(ProxyClosed)
 
     public struct Challenge: Codable, Equatable, Sendable {
-        /// 32 random bytes, base64.
+        /// 32 random bytes, base64 (the proofs are computed over the bytes).
         public var nonce: String
         public var serverVersion: String
         public init(nonce: String, serverVersion: String) {
@@ -34,11 +36,12 @@ public enum ControlMessage: Equatable, Sendable {
     public struct Login: Codable, Equatable, Sendable {
         /// The client's name from its config.
         public var name: String
-        /// A short prefix of SHA-256(token), so the server finds the token without trying all.
+        /// The first 8 bytes of SHA-256(token) in hex, so the server finds the token without
+        /// trying all.
         public var tokenHint: String
         /// 32 random bytes, base64.
         public var clientNonce: String
-        /// HMAC-SHA256(token, context ‖ server nonce ‖ client nonce ‖ name), base64.
+        /// `LoginProof.clientProof`, 32 bytes, base64.
         public var proof: String
         public var version: String
         public init(name: String, tokenHint: String, clientNonce: String, proof: String, version: String) {
@@ -51,12 +54,14 @@ public enum ControlMessage: Equatable, Sendable {
     }
 
     public struct LoginOK: Codable, Equatable, Sendable {
-        public var sessionID: UInt64
+        /// A random 64-bit id in decimal, as a string: JSON numbers lose precision past 2^53
+        /// in many readers, and it is a name, not a quantity.
+        public var sessionID: String
         /// The keepalive interval the server uses, in milliseconds.
         public var heartbeatMilliseconds: Int
         /// HMAC-SHA256(token, server context ‖ server nonce ‖ client nonce ‖ name), base64.
         public var serverProof: String
-        public init(sessionID: UInt64, heartbeatMilliseconds: Int, serverProof: String) {
+        public init(sessionID: String, heartbeatMilliseconds: Int, serverProof: String) {
             self.sessionID = sessionID
             self.heartbeatMilliseconds = heartbeatMilliseconds
             self.serverProof = serverProof
@@ -104,10 +109,31 @@ public enum ControlMessage: Equatable, Sendable {
     }
 
     public struct ProxyRejected: Codable, Equatable, Sendable {
+        public enum Code: String, Codable, Sendable, CaseIterable {
+            /// The token's rule does not allow the port.
+            case notAllowed
+            /// Another proxy holds the port now.
+            case portInUse
+            /// The server could not listen on the port (taken by another program).
+            case bindFailed
+            /// The server picks the port and none of the token's is free now.
+            case noFreePort
+            /// The server does not support the proxy type.
+            case unsupportedType
+            /// A proxy of that name is already open in the session.
+            case duplicateName
+
+            /// Whether asking again later may succeed: the client retries these on its backoff.
+            public var isRetryable: Bool {
+                self == .portInUse || self == .bindFailed || self == .noFreePort
+            }
+        }
         public var name: String
+        public var code: Code
         public var reason: String
-        public init(name: String, reason: String) {
+        public init(name: String, code: Code, reason: String) {
             self.name = name
+            self.code = code
             self.reason = reason
         }
     }
@@ -116,18 +142,30 @@ public enum ControlMessage: Equatable, Sendable {
         public var name: String
         public init(name: String) { self.name = name }
     }
+
+    public struct ProxyClosed: Codable, Equatable, Sendable {
+        public var name: String
+        /// The port that was closed; nil when no proxy of that name was open.
+        public var remotePort: Int?
+        public init(name: String, remotePort: Int?) {
+            self.name = name
+            self.remotePort = remotePort
+        }
+    }
 }
 
 extension ControlMessage: Codable {
     private enum CodingKeys: String, CodingKey { case type, body }
 
     private enum Kind: String, Codable {
-        case challenge, login, loginOK, loginError, openProxy, proxyOpened, proxyRejected, closeProxy
+        case challenge, login, loginOK, loginError, openProxy, proxyOpened, proxyRejected, closeProxy, proxyClosed
     }
 
     public init(from decoder: Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
-        switch try container.decode(Kind.self, forKey: .type) {
+        let type = try container.decode(String.self, forKey: .type)
+        guard let kind = Kind(rawValue: type) else { throw UnknownMessageType(type: type) }
+        switch kind {
         case .challenge: self = .challenge(try container.decode(Challenge.self, forKey: .body))
         case .login: self = .login(try container.decode(Login.self, forKey: .body))
         case .loginOK: self = .loginOK(try container.decode(LoginOK.self, forKey: .body))
@@ -136,20 +174,40 @@ extension ControlMessage: Codable {
         case .proxyOpened: self = .proxyOpened(try container.decode(ProxyOpened.self, forKey: .body))
         case .proxyRejected: self = .proxyRejected(try container.decode(ProxyRejected.self, forKey: .body))
         case .closeProxy: self = .closeProxy(try container.decode(CloseProxy.self, forKey: .body))
+        case .proxyClosed: self = .proxyClosed(try container.decode(ProxyClosed.self, forKey: .body))
         }
     }
 
     public func encode(to encoder: Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(self.kind, forKey: .type)
         switch self {
-        case .challenge(let body): try container.encode(Kind.challenge, forKey: .type); try container.encode(body, forKey: .body)
-        case .login(let body): try container.encode(Kind.login, forKey: .type); try container.encode(body, forKey: .body)
-        case .loginOK(let body): try container.encode(Kind.loginOK, forKey: .type); try container.encode(body, forKey: .body)
-        case .loginError(let body): try container.encode(Kind.loginError, forKey: .type); try container.encode(body, forKey: .body)
-        case .openProxy(let body): try container.encode(Kind.openProxy, forKey: .type); try container.encode(body, forKey: .body)
-        case .proxyOpened(let body): try container.encode(Kind.proxyOpened, forKey: .type); try container.encode(body, forKey: .body)
-        case .proxyRejected(let body): try container.encode(Kind.proxyRejected, forKey: .type); try container.encode(body, forKey: .body)
-        case .closeProxy(let body): try container.encode(Kind.closeProxy, forKey: .type); try container.encode(body, forKey: .body)
+        case .challenge(let body): try container.encode(body, forKey: .body)
+        case .login(let body): try container.encode(body, forKey: .body)
+        case .loginOK(let body): try container.encode(body, forKey: .body)
+        case .loginError(let body): try container.encode(body, forKey: .body)
+        case .openProxy(let body): try container.encode(body, forKey: .body)
+        case .proxyOpened(let body): try container.encode(body, forKey: .body)
+        case .proxyRejected(let body): try container.encode(body, forKey: .body)
+        case .closeProxy(let body): try container.encode(body, forKey: .body)
+        case .proxyClosed(let body): try container.encode(body, forKey: .body)
+        }
+    }
+
+    /// The message's `type` on the wire ("login", "proxyOpened"), for logs.
+    public var type: String { self.kind.rawValue }
+
+    private var kind: Kind {
+        switch self {
+        case .challenge: .challenge
+        case .login: .login
+        case .loginOK: .loginOK
+        case .loginError: .loginError
+        case .openProxy: .openProxy
+        case .proxyOpened: .proxyOpened
+        case .proxyRejected: .proxyRejected
+        case .closeProxy: .closeProxy
+        case .proxyClosed: .proxyClosed
         }
     }
 }

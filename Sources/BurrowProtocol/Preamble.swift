@@ -8,7 +8,7 @@ import NIOCore
 /// say so in one clear log line instead of a framing error.
 public enum Preamble {
     /// The protocol version this build speaks.
-    public static let version: UInt8 = 1
+    public static let version: UInt8 = 2
     /// `BURROW` and a NUL.
     public static let magic: [UInt8] = Array("BURROW".utf8) + [0]
     /// The refusal prefix a server sends instead of its preamble.

@@ -333,7 +333,7 @@ import Testing
         #expect(await check.exitStatus() == 1)
         let output = check.lines.joined(separator: "\n")
         #expect(output.contains("5 problems"))
-        #expect(output.contains("heartbeat_interval: expected a positive duration"))
+        #expect(output.contains("heartbeat_interval: expected a duration such as 10 (seconds)"))
         #expect(output.contains("proxies[0].remote_port: expected an integer port, got \"six\""))
         #expect(output.contains("proxies[1].local: expected \"host:port\", got \"localhost\""))
         #expect(output.contains("proxies[1].remote_port: 70000 is not a port (1-65535)"))
