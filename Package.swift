@@ -146,6 +146,7 @@ let package = Package(
                 "BurrowConfig",
                 "BurrowProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.

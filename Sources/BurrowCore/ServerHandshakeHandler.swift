@@ -45,6 +45,14 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         self.timer?.cancel()
     }
 
+    func channelInactive(context: ChannelHandlerContext) {
+        if !self.done {
+            self.done = true
+            self.logger.debug("connection from \(self.peer(context)) closed before its preamble")
+        }
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.done else { return }
         var incoming = self.unwrapInboundIn(data)

@@ -148,7 +148,7 @@ final class ServerSession: @unchecked Sendable {
         if let key = registration {
             await self.environment.registry.unregister(self, for: key)
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
-            let ports = closed.isEmpty ? "" : "; closed port\(closed.count == 1 ? "" : "s") \(closed.map(String.init).joined(separator: ", "))"
+            let ports = closed.isEmpty ? "" : "; \(Self.closedPorts(closed))"
             self.logger.info("client \(key.client) disconnected (\(cause))\(ports)")
         } else if !refused {
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
@@ -364,6 +364,11 @@ final class ServerSession: @unchecked Sendable {
         return entry.port
     }
 
+    /// "closed port 6000" or "closed ports 6000, 6001".
+    private static func closedPorts(_ ports: [Int]) -> String {
+        "closed port\(ports.count == 1 ? "" : "s") \(ports.map(String.init).joined(separator: ", "))"
+    }
+
     /// Closes every listener of the session; returns their ports.
     private func closeAllListeners() async -> [Int] {
         let all = (try? await self.channel.eventLoop.submit { () -> [(port: Int, channel: Channel)] in
@@ -405,10 +410,13 @@ final class ServerSession: @unchecked Sendable {
     /// conversation ends (reset: nothing more will be said) and the session closes once the
     /// visitor streams are done. Runs on the event loop.
     private func clientIsGoingAway() {
-        self.logger.info("client \(self.peer) is going away: its ports close, open visitors finish")
         self.monitor.note(SessionEnded(description: "client went away"), on: self.channel.eventLoop)
         self.drain(control: .reset)
-        Task { _ = await self.closeAllListeners() }
+        Task {
+            let closed = await self.closeAllListeners()
+            let ports = closed.isEmpty ? "" : "\(Self.closedPorts(closed)); "
+            self.environment.logger.info("client \(self.peer) is going away: \(ports)open visitors finish")
+        }
     }
 
     private enum ControlEnding { case finish, reset }
@@ -463,7 +471,12 @@ final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
     }
 
     private static func explain(_ error: Error) -> String {
-        guard let mux = error as? MuxError else { return "\(error)" }
+        guard let mux = error as? MuxError else {
+            if let channelError = error as? ChannelError, channelError == .ioOnClosedChannel || channelError == .eof {
+                return "connection closed by the peer"
+            }
+            return ErrorText.explain(error)
+        }
         switch mux.code {
         case .sessionClosed: return "connection closed by the peer"
         case .keepAliveTimeout: return "\(mux)"

@@ -19,6 +19,8 @@ public final class PeerProcess: Sendable {
 
     private let process: Process
     private let pipe: Pipe
+    /// The process's standard input, when the test talks to it.
+    private let input: Pipe?
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -35,8 +37,12 @@ public final class PeerProcess: Sendable {
     }
 
     /// Starts `executable` with `arguments`; `environment` entries are added to the test's own.
-    /// With `mergeStandardError`, what it writes to stderr (logs) is collected too.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], mergeStandardError: Bool = false) throws {
+    /// With `mergeStandardError`, what it writes to stderr (logs) is collected too; with
+    /// `input`, the test writes its standard input with `send(_:)`.
+    public init(
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:], mergeStandardError: Bool = false,
+        input: Bool = false
+    ) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -44,6 +50,8 @@ public final class PeerProcess: Sendable {
         let pipe = Pipe()
         process.standardOutput = pipe
         if mergeStandardError { process.standardError = pipe }
+        self.input = input ? Pipe() : nil
+        if let stdin = self.input { process.standardInput = stdin }
         self.process = process
         self.pipe = pipe
         try process.run()
@@ -120,6 +128,12 @@ public final class PeerProcess: Sendable {
                 }
             }
         }
+    }
+
+    /// Writes `text` (and a newline) to the process's standard input.
+    public func send(_ text: String, newline: Bool = true) throws {
+        guard let input = self.input else { throw Failure(description: "the process was started without input") }
+        try input.fileHandleForWriting.write(contentsOf: Data((newline ? text + "\n" : text).utf8))
     }
 
     /// The process's id, for signals.

@@ -121,4 +121,55 @@ import Testing
         #expect(found.count == 1)
         #expect(found.first?.contains("TOML syntax error at line 2") == true)
     }
+
+    /// Durations are checked as numbers before they become clock values: a value too large for
+    /// the clock used to trap the loader (SIGILL) or pass `burrow check` and crash the server.
+    @Test(arguments: [
+        #"handshake_timeout = "1e16s""#, #"handshake_timeout = "1e300s""#, #"handshake_timeout = "1e308h""#,
+        "handshake_timeout = 9223372037", #"heartbeat_interval = "25h""#, #"heartbeat_interval = "0.1ms""#,
+        "heartbeat_interval = -5",
+    ])
+    func durationsOutOfRangeAreConfigErrors(_ line: String) {
+        let key = String(line.split(separator: " ").first!)
+        let server = "bind = \"0.0.0.0:7000\"\n\(line)\n[[tokens]]\nname = \"a\"\ntoken = \"long-enough-token\"\nports = [6000]"
+        let problems = configProblems(server, client: false)
+        #expect(problems.count == 1 && problems[0].hasPrefix("\(key): "), "\(problems)")
+        #expect(problems.first?.hasSuffix("is out of range: a duration must be from 1ms to 24h") == true, "\(problems)")
+        let client = "server = \"tcp://example.com:7000\"\ntoken = \"long-enough-token\"\nname = \"lab\"\n\(line)"
+        #expect(configProblems(client, client: true).first?.hasPrefix("\(key): ") == true)
+    }
+
+    @Test func theLongestAndShortestDurationsAreAccepted() throws {
+        let config = try ServerConfig.parse("""
+            bind = "0.0.0.0:7000"
+            handshake_timeout = "24h"
+            heartbeat_interval = "1ms"
+            max_pending_logins = 10
+            max_pending_logins_per_address = 2
+            [[tokens]]
+            name = "a"
+            token = "long-enough-token"
+            ports = [6000]
+            """, environment: [:])
+        #expect(config.handshakeTimeout == .seconds(86_400))
+        #expect(config.heartbeatInterval == .milliseconds(1))
+        #expect(config.maxPendingLogins == 10)
+        #expect(config.maxPendingLoginsPerAddress == 2)
+    }
+
+    @Test func pendingLoginCapsArePositiveIntegers() {
+        let problems = configProblems("""
+            bind = "0.0.0.0:7000"
+            max_pending_logins = 0
+            max_pending_logins_per_address = "many"
+            [[tokens]]
+            name = "a"
+            token = "long-enough-token"
+            ports = [6000]
+            """, client: false)
+        #expect(problems == [
+            "max_pending_logins: 0 is out of range (1-1000000)",
+            "max_pending_logins_per_address: expected an integer, got \"many\"",
+        ])
+    }
 }

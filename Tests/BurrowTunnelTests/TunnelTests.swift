@@ -181,7 +181,7 @@ import Testing
         try await echo.channel.close()
     }
 
-    @Test func anUnreachableLocalServiceClosesTheVisitorPromptlyWithOneLogLine() async throws {
+    @Test func anUnreachableLocalServiceResetsTheVisitorPromptlyWithOneLogLine() async throws {
         let harness = try await TunnelHarness()
         let ports = try await TunnelHarness.freePorts(5)
         let (publicPorts, deadLocal) = (Array(ports[..<4]), ports[4])
@@ -190,8 +190,7 @@ import Testing
         let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "gone", local: deadLocal)])
         let publicPort = try await client.publishedPort()
 
-        let received = try await Visitor.exchange(port: publicPort, sending: ByteBuffer(string: "hello?"), deadline: 10)
-        #expect(received.readableBytes == 0)
+        #expect(try await ConnectionProbe.ending(port: publicPort, sending: ByteBuffer(string: "hello?")) == .reset)
         let line = try await client.line(containing: "cannot reach local service")
         #expect(line.contains("client lab: proxy gone: cannot reach local service 127.0.0.1:\(deadLocal) for visitor 127.0.0.1:"))
         #expect(line.contains("connection refused"))
