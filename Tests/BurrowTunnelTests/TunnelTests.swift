@@ -220,6 +220,9 @@ import Testing
         // attempt replaces it.
         relay.stall()
         _ = try await server.process.line(containing: "did not answer a ping: replaced")
+        // The old session's last line says why it ended.
+        let replaced = try await server.process.line(containing: "client lab disconnected")
+        #expect(replaced.contains("(replaced by a new login from 127.0.0.1:"), "\(replaced)")
         let port = try await second.publishedPort()
         let payload = TestBytes.buffer(seed: 3, count: 64 * 1024)
         #expect(try await Visitor.exchange(port: port, sending: payload) == payload)
