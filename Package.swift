@@ -9,6 +9,10 @@ let package = Package(
         .executable(name: "burrow-bench", targets: ["burrow-bench"]),
         .library(name: "BurrowMux", targets: ["BurrowMux"]),
         .library(name: "BurrowTransport", targets: ["BurrowTransport"]),
+        // For FuzzTesting/, a package of its own.
+        .library(name: "BurrowProtocol", targets: ["BurrowProtocol"]),
+        .library(name: "BurrowConfig", targets: ["BurrowConfig"]),
+        .library(name: "BurrowCore", targets: ["BurrowCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),

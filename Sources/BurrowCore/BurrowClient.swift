@@ -41,6 +41,8 @@ public final class BurrowClient: Sendable {
     public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
         self.group = group
+        // Registered now, so that the first SIGUSR1 lists every count, zeros included.
+        _ = (MuxSessionHandler.live, MuxSessionHandler.liveStreams)
         self.logger = logger
         self.onEvent = onEvent
     }
@@ -276,14 +278,14 @@ public final class BurrowClient: Sendable {
         for proxy in configuration.proxies { try await outbound.write(request(proxy)) }
         var backoffs: [String: Backoff] = [:]
         try await withThrowingTaskGroup(of: Void.self) { retries in
-            while let frame = try await messages.next() {
-                switch frame {
-                case .success(.proxyOpened(let opened)):
+            while let message = try await messages.next(from: "the server", .server, logger: self.logger) {
+                switch message {
+                case .proxyOpened(let opened):
                     backoffs[opened.name] = nil
                     let local = proxies[opened.name]?.local.description ?? "?"
                     self.logger.info("proxy \(opened.name): \(local) is published on server port \(opened.remotePort)")
                     self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
-                case .success(.proxyRejected(let rejected)):
+                case .proxyRejected(let rejected):
                     self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
                     guard rejected.code.isRetryable, let proxy = proxies[rejected.name] else {
                         self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
@@ -299,14 +301,10 @@ public final class BurrowClient: Sendable {
                         try await Task.sleep(for: delay)
                         try await outbound.write(again)
                     }
-                case .success(.proxyClosed(let closed)):
+                case .proxyClosed(let closed):
                     self.logger.info("proxy \(closed.name): closed on the server\(closed.remotePort.map { " (port \($0))" } ?? "")")
-                case .success(let other):
-                    throw ControlViolation(description: "the server sent \(other.type), which only a client sends")
-                case .failure(let error) where error.code == .unknownType:
-                    self.logger.warning("the server sent a message this client does not know (\(error)): ignored")
-                case .failure(let error):
-                    throw ControlViolation(description: "malformed control message from the server: \(error)")
+                case let other:
+                    throw ControlViolation(description: "the server sent \(other.type) after the login")
                 }
             }
             retries.cancelAll()

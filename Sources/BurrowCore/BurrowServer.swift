@@ -24,6 +24,8 @@ public final class BurrowServer: Sendable {
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
         self.group = group
+        // Registered now, so that the first SIGUSR1 lists every count, zeros included.
+        _ = (ServerSession.live, MuxSessionHandler.live, MuxSessionHandler.liveStreams)
         self.pendingLogins = PendingLogins(
             total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger
         )

@@ -1,4 +1,5 @@
 import BurrowProtocol
+import Logging
 import NIOCore
 
 /// The control stream as an async channel of `ControlMessage`s: the login and proxy requests
@@ -41,5 +42,27 @@ extension ControlInbound {
             throw ControlProtocolError(description: "control stream closed while waiting for \(what)")
         }
         return message
+    }
+}
+
+extension ControlInbound {
+    /// The next message after login from `peer` (a `sender`), or nil when the stream ends. A
+    /// type this build does not know is skipped with a log line, so that a newer peer does not
+    /// lose its session to an older one; a malformed message, or one the other role sends,
+    /// throws a `ControlViolation`.
+    mutating func next(from peer: String, _ sender: ControlMessage.Sender, logger: Logger) async throws -> ControlMessage? {
+        while let frame = try await self.next() {
+            switch frame {
+            case .success(let message) where message.sender == sender:
+                return message
+            case .success(let message):
+                throw ControlViolation(description: "\(peer) sent \(message.type), which it may not send")
+            case .failure(let error) where error.code == .unknownType:
+                logger.warning("\(peer) sent a message this build does not know (\(error)): ignored")
+            case .failure(let error):
+                throw ControlViolation(description: "malformed control message from \(peer): \(error)")
+            }
+        }
+        return nil
     }
 }

@@ -248,20 +248,16 @@ final class ServerSession: @unchecked Sendable {
     private func serveRequests(
         _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, rule: ServerConfig.TokenRule
     ) async throws {
-        while let frame = try await messages.next() {
-            switch frame {
-            case .success(.openProxy(let request)):
+        while let message = try await messages.next(from: "client \(client)", .client, logger: self.logger) {
+            switch message {
+            case .openProxy(let request):
                 try await outbound.write(await self.open(request, client: client, rule: rule))
-            case .success(.closeProxy(let request)):
+            case .closeProxy(let request):
                 let port = await self.closeListener(request.name)
                 if let port { self.logger.info("proxy \(request.name) of client \(client): closed port \(port)") }
                 try await outbound.write(.proxyClosed(.init(name: request.name, remotePort: port)))
-            case .success(let other):
-                throw ControlViolation(description: "client \(client) sent \(other.type), which only a server sends")
-            case .failure(let error) where error.code == .unknownType:
-                self.logger.warning("client \(client) sent a message this server does not know (\(error)): ignored")
-            case .failure(let error):
-                throw ControlViolation(description: "malformed control message from client \(client): \(error)")
+            case let other:
+                throw ControlViolation(description: "client \(client) sent \(other.type) after its login")
             }
         }
     }

@@ -68,7 +68,8 @@ public final class MuxSessionHandler {
 
     deinit { Self.live.decrement() }
 
-    static let live = LiveObjects("MuxSessionHandler")
+    /// How many sessions are alive (see `LiveObjects`).
+    public static let live = LiveObjects("MuxSessionHandler")
 
     /// How many streams the session holds (open, or closing on the wire).
     public var streamCount: Int { self.streams.count }

@@ -77,6 +77,11 @@ final class MuxStream {
     var isFinished: Bool { self.channelClosed && self.state.isFinished }
 }
 
+extension MuxSessionHandler {
+    /// How many streams are alive, in every session (see `LiveObjects`).
+    public static var liveStreams: LiveObjects { MuxStream.live }
+}
+
 // The stream's state is only touched on its event loop.
 extension MuxStream: @unchecked Sendable {}
 

@@ -197,6 +197,16 @@ extension ControlMessage: Codable {
     /// The message's `type` on the wire ("login", "proxyOpened"), for logs.
     public var type: String { self.kind.rawValue }
 
+    /// Which side sends a message of this type.
+    public enum Sender: Sendable { case client, server }
+
+    public var sender: Sender {
+        switch self {
+        case .login, .openProxy, .closeProxy: .client
+        case .challenge, .loginOK, .loginError, .proxyOpened, .proxyRejected, .proxyClosed: .server
+        }
+    }
+
     private var kind: Kind {
         switch self {
         case .challenge: .challenge

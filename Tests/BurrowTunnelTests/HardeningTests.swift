@@ -15,10 +15,8 @@ import Testing
     @Test func aServiceThatResetsMidDownloadResetsTheVisitor() async throws {
         let harness = try await TunnelHarness()
         let service = try await ProbedService.start(sendThenReset: 1 << 20)
-        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
-        defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "dl", local: service.port)])
-        defer { client.terminate() }
+        let (server, client) = try await harness.startTunnel(proxy: "dl", to: service.port)
+        defer { server.process.terminate(); client.terminate() }
         let visitor = try await ConnectionProbe.connect(port: try await client.publishedPort())
         #expect(try await visitor.ending == .reset)
         #expect(visitor.received <= 1 << 20)
@@ -29,10 +27,8 @@ import Testing
     @Test func aVisitorThatResetsMidUploadResetsTheService() async throws {
         let harness = try await TunnelHarness()
         let service = try await ProbedService.start()
-        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
-        defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "up", local: service.port)])
-        defer { client.terminate() }
+        let (server, client) = try await harness.startTunnel(proxy: "up", to: service.port)
+        defer { server.process.terminate(); client.terminate() }
         let visitor = try await ConnectionProbe.connect(port: try await client.publishedPort())
         try await visitor.write(TestBytes.buffer(seed: 1, count: 256 * 1024))
         var accepted = service.connections()
@@ -47,10 +43,8 @@ import Testing
     @Test func aSessionThatDiesResetsItsVisitorsAndItsServices() async throws {
         let harness = try await TunnelHarness()
         let service = try await ProbedService.start()
-        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
-        defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "up", local: service.port)])
-        defer { client.terminate() }
+        let (server, client) = try await harness.startTunnel(proxy: "up", to: service.port)
+        defer { server.process.terminate(); client.terminate() }
         let publicPort = try await client.publishedPort()
         var accepted = service.connections()
 
@@ -79,10 +73,8 @@ import Testing
     @Test func visitorsThatResetWhileWaitingForCreditAreReleased() async throws {
         let harness = try await TunnelHarness()
         let service = try await ProbedService.start(reads: false)
-        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
-        defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "stuck", local: service.port)])
-        defer { client.terminate() }
+        let (server, client) = try await harness.startTunnel(proxy: "stuck", to: service.port)
+        defer { server.process.terminate(); client.terminate() }
         let publicPort = try await client.publishedPort()
         var accepted = service.connections()
         let count = 20
@@ -192,7 +184,7 @@ import Testing
         let stranger = try Stranger.run(server: server.port, token: harness.token, ["session"])
         _ = try await stranger.line(startingWith: "loggedIn ")
         try stranger.send(#"raw {"type":"status","body":{"from":"a newer client"}}"#)
-        _ = try await server.process.line(containing: #"sent a message this server does not know (unknown message type "status"): ignored"#)
+        _ = try await server.process.line(containing: #"client lab sent a message this build does not know (unknown message type "status"): ignored"#)
         try stranger.send("open web")
         let opened = try await stranger.line(startingWith: "proxyOpened web ")
         try stranger.send("close web")

@@ -132,6 +132,17 @@ final class TunnelHarness: Sendable {
         return try PeerProcess(Self.binary, ["client", "-c", config, "--log-level", "debug"], mergeStandardError: true)
     }
 
+    /// A server with four ports for its token and a client publishing one proxy to `local`.
+    func startTunnel(proxy: String, to local: Int) async throws -> (server: Server, client: PeerProcess) {
+        let server = try await self.startServer(ports: try await Self.freePorts(4))
+        do {
+            return (server, try self.startClient(serverPort: server.port, proxies: [.init(name: proxy, local: local)]))
+        } catch {
+            server.process.terminate()
+            throw error
+        }
+    }
+
     /// The URL a client dials for this transport.
     func serverURL(port: Int) -> String {
         switch self.transport {

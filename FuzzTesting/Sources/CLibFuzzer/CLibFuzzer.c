@@ -1,0 +1,2 @@
+// Only the header matters: LLVMFuzzerRunDriver is linked from libFuzzer.
+#include "CLibFuzzer.h"
