@@ -1,4 +1,5 @@
 import BurrowConfig
+import BurrowMux
 import BurrowTransport
 import NIOHTTP1
 import Logging
