@@ -29,5 +29,6 @@ let package = Package(
             ]
         ),
     ],
-    swiftLanguageModes: [.v6]
+    // Swift 5 mode: a fuzz harness is single-threaded, and libFuzzer's C callback reads a global.
+    swiftLanguageModes: [.v5]
 )

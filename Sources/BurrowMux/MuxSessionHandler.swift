@@ -447,7 +447,11 @@ extension MuxSessionHandler {
     private func shutDown(error: Error) {
         guard !self.closed else { return }
         self.closed = true
+        // Streams refer to the session: nothing of the session may go on referring to them,
+        // or the two keep each other alive (a frame cut off mid-payload named its stream).
         self.inboundStreamInitializer = nil
+        self.currentData = nil
+        self.streamsNeedingReadComplete.removeAll()
         self.keepAliveTask?.cancel()
         self.keepAliveTask = nil
         let streams = self.streams.values

@@ -219,4 +219,29 @@ import Testing
         #expect(weakSession == nil)
         #expect(weakStream == nil)
     }
+
+    /// A connection that dies in the middle of a data frame (a killed peer mid-transfer) frees
+    /// the session and the stream the frame was for. The frame in progress used to keep its
+    /// stream, and the stream its session, for ever. Found by the mux-session fuzz target.
+    @Test func aSessionThatEndsMidFrameFreesItselfAndTheFramesStream() throws {
+        weak var weakSession: MuxSessionHandler?
+        weak var weakStream: Channel?
+        try {
+            let channel = EmbeddedChannel()
+            let session = MuxSessionHandler(configuration: MuxConfiguration(role: .acceptor)) { $0.eventLoop.makeSucceededVoidFuture() }
+            try channel.pipeline.syncOperations.addHandler(session)
+            weakSession = session
+            var wire = ByteBuffer()
+            wire.writeFrame(.windowUpdate(streamID: 1, flags: .syn, delta: 0))
+            wire.writeFrameHeader(kind: .data, flags: [], streamID: 1, length: 1000)
+            wire.writeString("the first bytes of a frame that never ends")
+            try channel.writeInbound(wire)
+            weakStream = session.stream(1)
+            #expect(weakStream != nil)
+            _ = try channel.finish(acceptAlreadyClosed: true)
+            channel.embeddedEventLoop.run()
+        }()
+        #expect(weakSession == nil)
+        #expect(weakStream == nil)
+    }
 }

@@ -49,3 +49,11 @@ private func writeSeeds(_ target: FuzzTarget, to directory: String) -> Int32 {
     }
     return 0
 }
+
+/// libFuzzer's library refers to this symbol; inputs come through the driver's callback, which
+/// does the same.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
+    selectedTarget?.run(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    return 0
+}

@@ -90,7 +90,7 @@ enum FuzzTargets {
             }
             try channel.pipeline.syncOperations.addHandler(session)
             // A stream of our own too, so that outbound paths meet the input.
-            session.openStream { $0.eventLoop.makeCompletedFuture { try $0.pipeline.syncOperations.addHandler(EchoBack()) } }
+            session.openStream { stream in stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(EchoBack()) } }
                 .whenSuccess { $0.writeAndFlush(ByteBuffer(string: "hello"), promise: nil) }
         }
     }
