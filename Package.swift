@@ -29,8 +29,9 @@ let package = Package(
             name: "BurrowMux",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Pipeline handlers that move bytes between channels (GlueHandler) and carry a byte
-        // stream over WebSocket (upgrade on both sides, binary messages <-> bytes).
+        // Pipeline handlers that move bytes between channels (GlueHandler, which aborts a mux
+        // stream with its reset event) and carry a byte stream over WebSocket (upgrade on both
+        // sides, binary messages <-> bytes).
         .target(
             name: "BurrowTransport",
             dependencies: [

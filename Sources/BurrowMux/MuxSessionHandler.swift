@@ -427,8 +427,9 @@ extension MuxSessionHandler {
 
     /// The peer broke the protocol (or went silent): tell it why, report, close.
     private func sessionFailed(_ error: Error, context: ChannelHandlerContext, sendGoAway: Bool = true) {
-        let answer = error is MuxError && (error as! MuxError).code != .goAwayReceived
-        self.fail(error, goAway: sendGoAway && answer ? .protocolError : nil, context: context)
+        // A peer that went away with an error code is not answered with another.
+        let answer = sendGoAway && (error as? MuxError).map { $0.code != .goAwayReceived } == true
+        self.fail(error, goAway: answer ? .protocolError : nil, context: context)
     }
 
     private func fail(_ error: Error, goAway code: GoAwayCode?, context: ChannelHandlerContext) {
