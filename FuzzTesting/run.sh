@@ -7,7 +7,8 @@
 # Each target's corpus lives in FuzzTesting/corpus/TARGET (seeded with valid inputs, kept out of
 # git); crashes are written to FuzzTesting/crashes/TARGET/ and listed at the end.
 # FUZZ_FLAGS_<target> (dashes as underscores) adds libFuzzer flags for one target, e.g.
-# FUZZ_FLAGS_config="-detect_leaks=0 -fork=1 -ignore_crashes=1" to look past TOMLKit's known faults.
+# FUZZ_FLAGS_config=-detect_leaks=0 to look past TOMLKit's known leak. (libFuzzer's -fork mode
+# does not work here: its children are started without the target's name.)
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-300}
@@ -29,11 +30,18 @@ run() {
   local flags_variable="FUZZ_FLAGS_${target//-/_}"
   local -a extra=(${!flags_variable:-})
   "$fuzz" "$target" --write-seeds "corpus/$target"
-  # The Swift backtracer can hang under ASan: libFuzzer's own report is enough.
-  SWIFT_BACKTRACE=enable=no "$fuzz" "$target" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 \
-    -artifact_prefix="crashes/$target/" -print_final_stats=1 "${extra[@]}" "corpus/$target" > "crashes/$target.log" 2>&1 || true
-  echo "$target: $(grep -E '^stat::number_of_executed_units' "crashes/$target.log" | awk '{s+=$2} END {print s+0}') runs," \
-    "$(ls "corpus/$target" | wc -l) corpus inputs, $(ls "crashes/$target" | wc -l) crash or leak inputs"
+  # libFuzzer stops at the first crash: start it again (same corpus) until the time is up, so
+  # one known fault does not end the search. The Swift backtracer can hang under ASan:
+  # libFuzzer's own report is enough.
+  local end=$((SECONDS + seconds)) runs=0 starts=0
+  while [ $SECONDS -lt $end ]; do
+    starts=$((starts + 1))
+    SWIFT_BACKTRACE=enable=no "$fuzz" "$target" -max_total_time=$((end - SECONDS)) -rss_limit_mb=2048 -timeout=10 \
+      -artifact_prefix="crashes/$target/" -print_final_stats=1 "${extra[@]}" "corpus/$target" > "crashes/$target-$starts.log" 2>&1 || true
+    runs=$((runs + $(grep -E '^stat::number_of_executed_units' "crashes/$target-$starts.log" | awk '{s+=$2} END {print s+0}')))
+  done
+  echo "$target: $runs runs, $starts start(s), $(ls "corpus/$target" | wc -l) corpus inputs," \
+    "$(ls "crashes/$target" | wc -l) crash or leak inputs"
 }
 
 # Two at a time: one per core.
