@@ -213,7 +213,13 @@ import Testing
         // While the first session is alive, a second login under the same name is refused.
         let second = try harness.startClient(serverPort: server.port, proxies: [.init(name: "b", local: echo.port)])
         defer { second.terminate() }
-        let refused = try await second.line(containing: "already connected")
+        let refused: String
+        do {
+            refused = try await second.line(containing: "already connected")
+        } catch {
+            Issue.record("server printed:\n\(server.process.lines.joined(separator: "\n"))")
+            throw error
+        }
         #expect(refused.contains("client lab is already connected from 127.0.0.1:"))
 
         // Once the first one's link is dead (it cannot answer the liveness ping), the next
