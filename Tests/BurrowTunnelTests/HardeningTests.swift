@@ -63,7 +63,10 @@ import Testing
         try await visitor.write(ByteBuffer(string: "hello"))
         let local = try #require(await accepted.next())
         server.process.signal(SIGKILL)
-        #expect(try await local.ending == .reset)
+        // Seen as a reset in nearly every run; NIO reports a reset it learns of from the
+        // socket's error state (EPOLLERR) as a plain close, which happened once in many runs.
+        let ending = try await local.ending
+        #expect(ending == .reset || ending == .endOfFile, "\(ending)")
         try await service.channel.close()
     }
 
@@ -237,13 +240,15 @@ import Testing
     @Test func aBusyPortIsAskedForAgainWhileTheSessionLives() async throws {
         let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
-        let ports = try await TunnelHarness.freePorts(1)
-        let server = try await harness.startServer(ports: ports)
+        // The server picks the holder's port among several free ones (a single port the OS
+        // handed out and took back may be taken by anyone before the server binds it).
+        let server = try await harness.startServer(ports: try await TunnelHarness.freePorts(4))
         defer { server.process.terminate() }
         let holder = try Stranger.run(server: server.port, token: harness.token, ["session"], name: "holder")
         _ = try await holder.line(startingWith: "loggedIn ")
-        try holder.send("open squat \(ports[0])")
-        _ = try await holder.line(startingWith: "proxyOpened squat")
+        try holder.send("open squat")
+        let held = try #require(Int(try await holder.line(startingWith: "proxyOpened squat ").split(separator: " ").last!))
+        let ports = [held]
         let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "web", local: echo.port, remote: ports[0])])
         defer { client.terminate() }
         let rejected = try await client.line(containing: "proxy web rejected by the server")
