@@ -102,7 +102,4 @@ final class PendingLogins: Sendable {
             state.byAddress[address] = left > 0 ? left : nil
         }
     }
-
-    /// Connections that have not logged in now (for tests and status).
-    var current: Int { self.state.withLockedValue { $0.count } }
 }
