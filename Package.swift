@@ -20,7 +20,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
-        .package(url: "https://github.com/LebJe/TOMLKit.git", from: "0.6.0"),
     ],
     targets: [
         // Wire format and multiplexer: yamux frames, stream state, flow control, the session
@@ -50,13 +49,11 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        // server.toml and client.toml: parsed, validated, every error with its key path.
+        // server.toml and client.toml: its own TOML 1.0 reader (pure Swift, bounded, no
+        // Foundation), then validation with every error's key path and line.
         .target(
             name: "BurrowConfig",
-            dependencies: [
-                "BurrowProtocol",
-                .product(name: "TOMLKit", package: "TOMLKit"),
-            ]
+            dependencies: ["BurrowProtocol"]
         ),
         // The server and client: thin policy over the mux, transports and config.
         .target(
@@ -143,7 +140,14 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
-        // Values of the protocol, config and policy layers: no sockets.
+        // The TOML reader against the toml-test corpus (a copy with its licence, under
+        // toml-test/), and config validation with key paths and positions.
+        .testTarget(
+            name: "BurrowConfigTests",
+            dependencies: ["BurrowConfig"],
+            exclude: ["toml-test"]
+        ),
+        // Values of the protocol and policy layers: no sockets.
         .testTarget(
             name: "BurrowCoreTests",
             dependencies: [

@@ -82,8 +82,13 @@ public struct ClientConfig: Equatable, Sendable {
     }
 
     /// Reads and validates a client config; throws `ConfigError` listing every problem.
-    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws -> ClientConfig {
-        try ConfigParsing.parse(text, file: file) { root in Self.read(root, environment: environment) }
+    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws(ConfigError) -> ClientConfig {
+        try Self.parse(bytes: Array(text.utf8), file: file, environment: environment)
+    }
+
+    /// The same, from the file's bytes (UTF-8; a file that is not gets its line and column).
+    public static func parse(bytes: [UInt8], file: String? = nil, environment: [String: String]) throws(ConfigError) -> ClientConfig {
+        try ConfigParsing.read(try ConfigParsing.table(bytes, file: file), file: file) { Self.read($0, environment: environment) }
     }
 
     static func read(_ root: TableReader, environment: [String: String]) -> ClientConfig? {
@@ -152,7 +157,7 @@ public struct ClientConfig: Equatable, Sendable {
     private static func readServer(_ root: TableReader) -> ServerAddress? {
         guard let text = root.string("server", required: true) else { return nil }
         let schemes = ServerAddress.Scheme.allCases.map { "\($0.rawValue)://" }.joined(separator: ", ")
-        guard let separator = text.range(of: "://") else {
+        guard let separator = text.firstRange(of: "://") else {
             root.report("server", "expected a URL such as \"tcp://example.com:7000\" or \"wss://example.com/burrow\", got \"\(text)\"")
             return nil
         }

@@ -95,7 +95,7 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses a server URL; nil when it is not one of the forms above.
     public init?(parsing text: String) {
-        guard let separator = text.range(of: "://"), let scheme = Scheme(rawValue: String(text[..<separator.lowerBound])) else {
+        guard let separator = text.firstRange(of: "://"), let scheme = Scheme(rawValue: String(text[..<separator.lowerBound])) else {
             return nil
         }
         var rest = Substring(text[separator.upperBound...])

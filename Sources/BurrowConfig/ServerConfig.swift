@@ -1,4 +1,3 @@
-import TOMLKit
 
 /// `server.toml`: where clients connect, and which token may open which public ports.
 public struct ServerConfig: Equatable, Sendable {
@@ -69,8 +68,13 @@ public struct ServerConfig: Equatable, Sendable {
     }
 
     /// Reads and validates a server config; throws `ConfigError` listing every problem.
-    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws -> ServerConfig {
-        try ConfigParsing.parse(text, file: file) { root in Self.read(root, environment: environment) }
+    public static func parse(_ text: String, file: String? = nil, environment: [String: String]) throws(ConfigError) -> ServerConfig {
+        try Self.parse(bytes: Array(text.utf8), file: file, environment: environment)
+    }
+
+    /// The same, from the file's bytes (UTF-8; a file that is not gets its line and column).
+    public static func parse(bytes: [UInt8], file: String? = nil, environment: [String: String]) throws(ConfigError) -> ServerConfig {
+        try ConfigParsing.read(try ConfigParsing.table(bytes, file: file), file: file) { Self.read($0, environment: environment) }
     }
 
     static func read(_ root: TableReader, environment: [String: String]) -> ServerConfig? {
@@ -158,7 +162,7 @@ public struct ServerConfig: Equatable, Sendable {
             } else if let text = value.string, let range = Self.parseRange(text) {
                 ranges.append(range)
             } else {
-                reader.report(at: path, "expected a port (1-65535) or a range \"first-last\", got \(TableReader.describe(value))")
+                reader.report(at: path, in: "ports", "expected a port (1-65535) or a range \"first-last\", got \(TableReader.describe(value))")
             }
         }
         return ranges.count == entries.count ? PortSet(ranges) : nil

@@ -1,9 +1,6 @@
-import TOMLKit
-
-/// Walks one TOML table, reading typed values and collecting problems with their key paths.
-/// TOMLKit's own decoding reports a wrong type as a missing key and gives no paths; reading the
-/// table by hand lets every message say where and what: `proxies[1].remote_port: expected an
-/// integer port, got "six"`.
+/// Walks one TOML table, reading typed values and collecting problems with their key paths and,
+/// where the file defined the key, its line: every message says where and what:
+/// `proxies[1].remote_port: expected an integer port, got "six"`.
 final class TableReader {
     let path: String
     private let table: TOMLTable
@@ -22,12 +19,12 @@ final class TableReader {
     }
 
     func report(_ key: String?, _ message: String) {
-        self.problems.add(path: key.map(self.path(of:)) ?? self.path, message)
+        self.problems.add(path: key.map(self.path(of:)) ?? self.path, message, at: key.flatMap(self.table.position(of:)))
     }
 
-    /// Reports a problem at a full path (an array element, say).
-    func report(at path: String, _ message: String) {
-        self.problems.add(path: path, message)
+    /// Reports a problem at a full path (an array element, say) inside the value of `key`.
+    func report(at path: String, in key: String, _ message: String) {
+        self.problems.add(path: path, message, at: self.table.position(of: key))
     }
 
     func has(_ key: String) -> Bool {
@@ -35,7 +32,7 @@ final class TableReader {
     }
 
     /// The raw value of `key`, marking the key as known.
-    func value(_ key: String, required: Bool = false) -> TOMLValueConvertible? {
+    func value(_ key: String, required: Bool = false) -> TOMLValue? {
         self.known.insert(key)
         guard let value = self.table[key] else {
             if required { self.report(key, "missing (required)") }
@@ -177,7 +174,7 @@ final class TableReader {
         return array.enumerated().compactMap { index, element in
             let path = "\(self.path(of: key))[\(index)]"
             guard let table = element.table else {
-                self.problems.add(path: path, "expected a table, got \(Self.describe(element))")
+                self.report(at: path, in: key, "expected a table, got \(Self.describe(element))")
                 return nil
             }
             return TableReader(table, path: path, problems: self.problems)
@@ -195,7 +192,7 @@ final class TableReader {
     }
 
     /// An array of values, each with its own path.
-    func array(_ key: String, required: Bool = false) -> [(path: String, value: TOMLValueConvertible)]? {
+    func array(_ key: String, required: Bool = false) -> [(path: String, value: TOMLValue)]? {
         guard let value = self.value(key, required: required) else { return nil }
         guard let array = value.array else {
             self.report(key, "expected an array, got \(Self.describe(value))")
@@ -212,15 +209,15 @@ final class TableReader {
     }
 
     /// A value as a user would recognise it in an error message.
-    static func describe(_ value: TOMLValueConvertible) -> String {
-        switch value.type {
-        case .string: "\"\(value.string ?? "")\""
-        case .int: "\(value.int ?? 0)"
-        case .double: "\(value.double ?? 0)"
-        case .bool: "\(value.bool ?? false)"
+    static func describe(_ value: TOMLValue) -> String {
+        switch value {
+        case .string(let text): "\"\(text)\""
+        case .integer(let number): "\(number)"
+        case .float(let number): "\(number)"
+        case .boolean(let flag): "\(flag)"
+        case .dateTime(let moment): "\(moment)"
         case .table: "a table"
         case .array: "an array"
-        default: "a \(value.type)"
         }
     }
 }
@@ -229,7 +226,7 @@ final class TableReader {
 final class ProblemList {
     private(set) var problems: [ConfigError.Problem] = []
 
-    func add(path: String, _ message: String) {
-        self.problems.append(.init(path: path, message: message))
+    func add(path: String, _ message: String, at position: TOMLPosition? = nil) {
+        self.problems.append(.init(path: path, message: message, position: position))
     }
 }

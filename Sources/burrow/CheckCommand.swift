@@ -13,7 +13,7 @@ struct CheckCommand: ParsableCommand {
     var file: String
 
     func run() throws {
-        switch try ConfigFile.load(self.file, AnyConfig.parse) {
+        switch try ConfigFile.load(self.file, AnyConfig.parse(bytes:file:environment:)) {
         case .server(let server):
             print("\(self.file): valid server config: clients connect to \(server.bind); \(server.tokens.count) token(s): "
                 + server.tokens.map { "\($0.name) (ports \($0.ports))" }.joined(separator: ", "))

@@ -24,7 +24,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        let configuration = try ConfigFile.load(self.config, ClientConfig.parse)
+        let configuration = try ConfigFile.load(self.config, ClientConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
         let client = BurrowClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }

@@ -14,23 +14,38 @@ struct RunOptions: ParsableArguments {
 enum ConfigFile {
     /// Reads and validates `path` with `parse`; on a config error prints every problem and
     /// exits 1.
-    static func load<Config>(_ path: String, _ parse: (String, String?, [String: String]) throws -> Config) throws -> Config {
+    static func load<Config>(_ path: String, _ parse: ([UInt8], String?, [String: String]) throws(ConfigError) -> Config) throws -> Config {
+        let bytes = try Self.bytes(path)
         do {
-            return try parse(try Self.text(path), path, ProcessInfo.processInfo.environment)
-        } catch let error as ConfigError {
+            return try parse(bytes, path, ProcessInfo.processInfo.environment)
+        } catch {
             Self.report(error)
         }
     }
 
-    static func text(_ path: String) throws -> String {
-        do {
-            return try String(contentsOfFile: path, encoding: .utf8)
-        } catch {
-            throw ValidationError("cannot read \(path): \(error)")
+    /// The file's bytes, refusing one larger than a config can be before reading it all.
+    static func bytes(_ path: String) throws -> [UInt8] {
+        let limit = TOMLParser.Limits().maximumBytes
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
+        defer { Glibc.close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        while bytes.count <= limit {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count == 0 { return bytes }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            bytes += chunk[..<count]
+        }
+        throw ValidationError("\(path) is larger than \(limit >> 20) MiB: too large for a config file")
     }
 
-    /// Prints a config error the way users read it: file, count, one problem per line.
+    /// Prints a config error the way users read it: `file:line:column: problem`, one per line.
     static func report(_ error: Error) -> Never {
         Output.error("\(error)\n")
         Glibc.exit(1)

@@ -25,7 +25,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
-        let configuration = try ConfigFile.load(self.config, ServerConfig.parse)
+        let configuration = try ConfigFile.load(self.config, ServerConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
         let server = BurrowServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         do {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import FoundationEssentials
+import BurrowProtocol
 
 struct TokenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -10,8 +10,15 @@ struct TokenCommand: ParsableCommand {
     func run() {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        let token = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-        print(token)
+        // URL-safe alphabet, no padding: the token can sit in a URL or a shell line unquoted.
+        let token = Base64.encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": "-"
+            case "/": "_"
+            case "=": nil
+            default: character
+            }
+        }
+        print(String(token))
     }
 }

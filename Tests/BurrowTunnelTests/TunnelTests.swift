@@ -340,12 +340,19 @@ import Testing
         let check = try PeerProcess(TunnelHarness.binary, ["check", broken], mergeStandardError: true)
         #expect(await check.exitStatus() == 1)
         let output = check.lines.joined(separator: "\n")
-        #expect(output.contains("5 problems"))
-        #expect(output.contains("heartbeat_interval: expected a duration such as 10 (seconds)"))
-        #expect(output.contains("proxies[0].remote_port: expected an integer port, got \"six\""))
-        #expect(output.contains("proxies[1].local: expected \"host:port\", got \"localhost\""))
-        #expect(output.contains("proxies[1].remote_port: 70000 is not a port (1-65535)"))
-        #expect(output.contains("proxies[1].colour: unknown key"))
+        #expect(output.contains("broken.toml: 5 problems"))
+        // Each problem names the line that defines its key.
+        #expect(output.contains("broken.toml:4:1: heartbeat_interval: expected a duration such as 10 (seconds)"))
+        #expect(output.contains("broken.toml:8:1: proxies[0].remote_port: expected an integer port, got \"six\""))
+        #expect(output.contains("broken.toml:11:1: proxies[1].local: expected \"host:port\", got \"localhost\""))
+        #expect(output.contains("broken.toml:12:1: proxies[1].remote_port: 70000 is not a port (1-65535)"))
+        #expect(output.contains("broken.toml:13:1: proxies[1].colour: unknown key"))
+
+        // A syntax error: where, and what was expected there.
+        let syntax = try harness.write("syntax.toml", "bind = \"0.0.0.0:7000\"\n[[tokens]]\nname \"home\"\n")
+        let syntaxCheck = try PeerProcess(TunnelHarness.binary, ["check", syntax], mergeStandardError: true)
+        #expect(await syntaxCheck.exitStatus() == 1)
+        #expect(syntaxCheck.lines.first?.hasSuffix("syntax.toml:3:6: expected '=' after key \"name\", found '\"'") == true, "\(syntaxCheck.lines)")
     }
 }
 

@@ -73,10 +73,11 @@ enum FuzzTargets {
         }
     }
 
+    /// The TOML reader, then both typed walks over what it read.
     static func config(_ input: [UInt8]) {
-        let text = String(decoding: input, as: UTF8.self)
-        _ = try? ServerConfig.parse(text, environment: [:])
-        _ = try? ClientConfig.parse(text, environment: [:])
+        _ = try? AnyConfig.parse(bytes: input, environment: [:])
+        _ = try? ServerConfig.parse(bytes: input, environment: [:])
+        _ = try? ClientConfig.parse(bytes: input, environment: [:])
     }
 
     // MARK: - Handlers on an EmbeddedChannel
