@@ -7,7 +7,7 @@
 # Each target's corpus lives in FuzzTesting/corpus/TARGET (seeded with valid inputs, kept out of
 # git); crashes are written to FuzzTesting/crashes/TARGET/ and listed at the end.
 # FUZZ_FLAGS_<target> (dashes as underscores) adds libFuzzer flags for one target, e.g.
-# FUZZ_FLAGS_config=-detect_leaks=0 to look past TOMLKit's known leak. (libFuzzer's -fork mode
+# FUZZ_FLAGS_config=-max_len=65536 to try longer config files. (libFuzzer's -fork mode
 # does not work here: its children are started without the target's name.)
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -19,7 +19,7 @@ final class TableReader {
     }
 
     func report(_ key: String?, _ message: String) {
-        self.problems.add(path: key.map(self.path(of:)) ?? self.path, message, at: key.flatMap(self.table.position(of:)))
+        self.problems.add(path: key.map(self.path(of:)) ?? self.path, message, at: key.flatMap { self.table.position(of: $0) })
     }
 
     /// Reports a problem at a full path (an array element, say) inside the value of `key`.
@@ -222,11 +222,23 @@ final class TableReader {
     }
 }
 
-/// Problems found so far, shared by the readers of one file.
+/// Problems found so far, shared by the readers of one file. The first 100 are kept, as
+/// compilers stop listing errors at some count: past that a file is not a config with mistakes
+/// but something else, and listing more would only cost time.
 final class ProblemList {
-    private(set) var problems: [ConfigError.Problem] = []
+    static let maximum = 100
+    private var kept: [ConfigError.Problem] = []
+    private var omitted = 0
 
-    func add(path: String, _ message: String, at position: TOMLPosition? = nil) {
-        self.problems.append(.init(path: path, message: message, position: position))
+    func add(path: String, _ message: String, at position: @autoclosure () -> TOMLPosition? = nil) {
+        guard self.kept.count < Self.maximum else {
+            self.omitted += 1
+            return
+        }
+        self.kept.append(.init(path: path, message: message, position: position()))
+    }
+
+    var problems: [ConfigError.Problem] {
+        self.omitted == 0 ? self.kept : self.kept + [.init(path: "", message: "\(self.omitted) more problems not listed")]
     }
 }

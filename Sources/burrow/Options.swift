@@ -28,7 +28,7 @@ enum ConfigFile {
         let limit = TOMLParser.Limits().maximumBytes
         let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else {
-            throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))")
+            throw ConfigFileError("cannot read \(path): \(String(cString: strerror(errno)))")
         }
         defer { Glibc.close(descriptor) }
         var bytes: [UInt8] = []
@@ -38,16 +38,25 @@ enum ConfigFile {
             if count == 0 { return bytes }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw ValidationError("cannot read \(path): \(String(cString: strerror(errno)))")
+                throw ConfigFileError("cannot read \(path): \(String(cString: strerror(errno)))")
             }
             bytes += chunk[..<count]
         }
-        throw ValidationError("\(path) is larger than \(limit >> 20) MiB: too large for a config file")
+        throw ConfigFileError("\(path) is larger than \(limit >> 20) MiB: too large for a config file")
     }
 
     /// Prints a config error the way users read it: `file:line:column: problem`, one per line.
     static func report(_ error: Error) -> Never {
         Output.error("\(error)\n")
         Glibc.exit(1)
+    }
+}
+
+/// A config file that cannot be read: the message alone, exit status 1 (not a usage error).
+struct ConfigFileError: Error, CustomStringConvertible {
+    let description: String
+
+    init(_ description: String) {
+        self.description = description
     }
 }

@@ -107,6 +107,22 @@ import Testing
         #expect(self.error("[\(sixteen)]\na.b.c = [[[1]]]") == nil)
     }
 
+    /// The biggest file allowed, as one line of 80,000 keys: read in one pass (a column computed
+    /// per key would scan the line each time), and its problems listed up to a hundred.
+    @Test func aLongLineOfKeysIsReadOnceAndItsProblemsCapped() throws {
+        let keys = (0..<80_000).map { "k\($0) = 1" }.joined(separator: ", ")
+        let text = "bind = \"127.0.0.1:7000\"\n[[tokens]]\nname = \"a\"\ntoken = \"long-enough\"\nports = [1]\nextra = { \(keys) }"
+        #expect(text.utf8.count < TOMLParser.Limits().maximumBytes)
+        let table = try TOMLParser.parse(text)
+        #expect(table["tokens"]?.array?.first?.table?["extra"]?.table?.count == 80_000)
+        let wide = "bind = \"127.0.0.1:7000\"\n" + (0..<150).map { "k\($0) = 1" }.joined(separator: "\n")
+            + "\n[[tokens]]\nname = \"a\"\ntoken = \"long-enough\"\nports = [1]"
+        let problems = configProblems(wide, client: false)
+        #expect(problems.count == 101)
+        #expect(problems.first == "k0: unknown key")
+        #expect(problems.last == "50 more problems not listed")
+    }
+
     @Test func longStringsAreRefused() {
         var limits = TOMLParser.Limits()
         limits.maximumStringBytes = 16

@@ -353,6 +353,12 @@ import Testing
         let syntaxCheck = try PeerProcess(TunnelHarness.binary, ["check", syntax], mergeStandardError: true)
         #expect(await syntaxCheck.exitStatus() == 1)
         #expect(syntaxCheck.lines.first?.hasSuffix("syntax.toml:3:6: expected '=' after key \"name\", found '\"'") == true, "\(syntaxCheck.lines)")
+
+        // A file that cannot be read is named, with the reason; it is not a usage error.
+        let absent = harness.directory.appendingPathComponent("missing.toml").path
+        let missing = try PeerProcess(TunnelHarness.binary, ["check", absent], mergeStandardError: true)
+        #expect(await missing.exitStatus() == 1)
+        #expect(missing.lines == ["Error: cannot read \(absent): No such file or directory"])
     }
 }
 

@@ -34,6 +34,9 @@ extension TOMLParser {
         let negative = sign == UInt8(ascii: "-")
         if body.elementsEqual("inf".utf8) { return .float(negative ? -.infinity : .infinity) }
         if body.elementsEqual("nan".utf8) { return .float(.nan) }
+        if let first = body.first, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(first) {
+            throw Failure(offset: start, message: "expected a value, found a bare word (strings need quotes)")
+        }
 
         let radix: UInt64? = switch (body.first, body.dropFirst().first) {
         case (UInt8(ascii: "0"), UInt8(ascii: "x")): 16

@@ -92,7 +92,7 @@ public struct TOMLParser {
         if isArray { self.index += 1 }
         self.skipWhitespace()
         let key = try self.key(context: "a table name")
-        let name = TOMLTableNode.text(of: key)
+        var name: String { TOMLTableNode.text(of: key) }
         self.skipWhitespace()
         let close = isArray ? "]]" : "]"
         for _ in close.utf8 {
@@ -122,7 +122,7 @@ public struct TOMLParser {
     }
 
     /// Whitespace, an optional comment, then a newline or the end of the file.
-    private mutating func endOfLine(after context: String) throws(Failure) {
+    private mutating func endOfLine(after context: @autoclosure () -> String) throws(Failure) {
         self.skipWhitespace()
         if self.peek() == UInt8(ascii: "#") {
             try self.comment()
@@ -133,7 +133,7 @@ public struct TOMLParser {
         } else if byte == UInt8(ascii: "\r"), self.peek(1) == UInt8(ascii: "\n") {
             self.index += 2
         } else {
-            throw self.unexpected("a new line\(context)")
+            throw self.unexpected("a new line\(context())")
         }
     }
 

@@ -15,7 +15,7 @@ public struct TOMLSyntaxError: Error, Equatable, Sendable, CustomStringConvertib
 
 /// Turns byte offsets into lines and columns. Built once per document (one pass for line
 /// starts); columns count characters, so a message points where an editor's cursor would.
-struct TOMLLineIndex {
+struct TOMLLineIndex: Sendable {
     private let bytes: [UInt8]
     private var lineStarts: [Int] = [0]
 

@@ -51,7 +51,7 @@ final class TOMLTableNode {
     /// `[key]`: the table the following key/value lines go into.
     func defineTable(_ key: [KeyPart], limits: TOMLParser.Limits) throws(Failure) -> TOMLTableNode {
         let (parent, last) = try self.walkHeader(key, limits: limits)
-        let name = Self.text(of: key)
+        var name: String { Self.text(of: key) }
         switch parent.entries[last.name] {
         case nil:
             return try parent.add(last, origin: .header, limits: limits)
@@ -72,7 +72,7 @@ final class TOMLTableNode {
     /// `[[key]]`: a new element of the array of tables, which the following lines go into.
     func appendArrayTable(_ key: [KeyPart], limits: TOMLParser.Limits) throws(Failure) -> TOMLTableNode {
         let (parent, last) = try self.walkHeader(key, limits: limits)
-        let name = Self.text(of: key)
+        var name: String { Self.text(of: key) }
         let array: TOMLTableArray
         switch parent.entries[last.name] {
         case nil:
@@ -97,7 +97,9 @@ final class TOMLTableNode {
     func insert(_ key: [KeyPart], _ value: TOMLValue, limits: TOMLParser.Limits) throws(Failure) {
         var node = self
         for (index, part) in key.dropLast().enumerated() {
-            let name = Self.text(of: key[...index])
+            // Named only for a message: building it for every part of every key would cost more
+            // than reading the file.
+            var name: String { Self.text(of: key[...index]) }
             switch node.entries[part.name] {
             case nil:
                 node = try node.add(part, origin: .dotted, limits: limits)
@@ -128,11 +130,11 @@ final class TOMLTableNode {
         for key in self.order {
             switch self.entries[key] {
             case .value(let value, let offset):
-                table.set(key, value, at: lines.position(of: offset))
+                table.set(key, value, at: offset, in: lines)
             case .table(let node):
-                table.set(key, .table(node.frozen(lines)), at: lines.position(of: node.offset))
+                table.set(key, .table(node.frozen(lines)), at: node.offset, in: lines)
             case .tableArray(let array):
-                table.set(key, .array(array.tables.map { .table($0.frozen(lines)) }), at: lines.position(of: array.offset))
+                table.set(key, .array(array.tables.map { .table($0.frozen(lines)) }), at: array.offset, in: lines)
             case nil:
                 continue
             }
@@ -145,7 +147,7 @@ final class TOMLTableNode {
     private func walkHeader(_ key: [KeyPart], limits: TOMLParser.Limits) throws(Failure) -> (TOMLTableNode, KeyPart) {
         var node = self
         for (index, part) in key.dropLast().enumerated() {
-            let name = Self.text(of: key[...index])
+            var name: String { Self.text(of: key[...index]) }
             switch node.entries[part.name] {
             case nil:
                 node = try node.add(part, origin: .implied, limits: limits)

@@ -55,7 +55,10 @@ public enum TOMLValue: Equatable, Sendable {
 public struct TOMLTable: Equatable, Sendable {
     public private(set) var keys: [String] = []
     private var values: [String: TOMLValue] = [:]
-    private var positions: [String: TOMLPosition] = [:]
+    /// Byte offsets of the keys' definitions, turned into lines and columns only when asked
+    /// (an error message): a long line would make computing every column up front quadratic.
+    private var offsets: [String: Int] = [:]
+    private var source: TOMLLineIndex?
 
     public init() {}
 
@@ -68,15 +71,17 @@ public struct TOMLTable: Equatable, Sendable {
 
     /// Where `key` was defined in the source, when the table came from a parsed file.
     public func position(of key: String) -> TOMLPosition? {
-        self.positions[key]
+        guard let source = self.source, let offset = self.offsets[key] else { return nil }
+        return source.position(of: offset)
     }
 
     /// Adds `key`; the reader has already refused duplicates, so a second value replaces the first.
-    mutating func set(_ key: String, _ value: TOMLValue, at position: TOMLPosition?) {
+    mutating func set(_ key: String, _ value: TOMLValue, at offset: Int? = nil, in source: TOMLLineIndex? = nil) {
         if self.values.updateValue(value, forKey: key) == nil {
             self.keys.append(key)
         }
-        self.positions[key] = position
+        self.offsets[key] = offset
+        if let source { self.source = source }
     }
 
     /// Tables are equal when they hold the same keys and values, in any order.
