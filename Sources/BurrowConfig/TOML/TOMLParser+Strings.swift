@@ -6,67 +6,58 @@ extension TOMLParser {
         self.peek(1) == quote && self.peek(2) == quote
     }
 
-    /// `"..."`: escapes, no newlines, no control characters but tab.
-    mutating func basicString() throws(Failure) -> String {
+    /// A string at the current position: `"..."` or `"""..."""` (escapes), `'...'` or `'''...'''`
+    /// (as written). No control characters but tab (and newlines, in multi-line strings).
+    mutating func string() throws(Failure) -> String {
+        let quote = self.bytes[self.index]
+        let escapes = quote == UInt8(ascii: "\"")
+        return self.startsMultiLine(quote)
+            ? try self.multiLineString(quote: quote, escapes: escapes)
+            : try self.singleLineString(quote: quote, escapes: escapes)
+    }
+
+    private mutating func singleLineString(quote: UInt8, escapes: Bool) throws(Failure) -> String {
         let start = self.index
+        let quoteText = escapes ? "'\"'" : "\"'\""
         self.index += 1
         var text: [UInt8] = []
         while true {
             guard let byte = self.peek() else {
-                throw Failure(offset: start, message: "string is never closed with '\"'")
+                throw Failure(offset: start, message: "string is never closed with \(quoteText)")
             }
             switch byte {
-            case UInt8(ascii: "\""):
+            case quote:
                 self.index += 1
                 return String(decoding: text, as: UTF8.self)
-            case UInt8(ascii: "\\"):
+            case UInt8(ascii: "\\") where escapes:
                 try self.escape(into: &text)
             case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
-                throw Failure(offset: self.index, message: "string is not closed before the end of the line (use \"\"\" for a multi-line string)")
+                let triple = escapes ? "\"\"\"" : "'''"
+                throw Failure(offset: self.index, message: "string is not closed before the end of the line (use \(triple) for a multi-line string)")
             default:
                 try self.character(byte, into: &text, start: start)
             }
         }
     }
 
-    /// `'...'`: taken as written, no newlines, no control characters but tab.
-    mutating func literalString() throws(Failure) -> String {
-        let start = self.index
-        self.index += 1
-        var text: [UInt8] = []
-        while true {
-            guard let byte = self.peek() else {
-                throw Failure(offset: start, message: "string is never closed with \"'\"")
-            }
-            switch byte {
-            case UInt8(ascii: "'"):
-                self.index += 1
-                return String(decoding: text, as: UTF8.self)
-            case UInt8(ascii: "\n"), UInt8(ascii: "\r"):
-                throw Failure(offset: self.index, message: "string is not closed before the end of the line (use ''' for a multi-line string)")
-            default:
-                try self.character(byte, into: &text, start: start)
-            }
-        }
-    }
-
-    /// `"""..."""`: a newline right after the opening quotes is dropped; a backslash at the end
-    /// of a line drops it and the whitespace that follows.
-    mutating func multiLineBasicString() throws(Failure) -> String {
+    /// A newline right after the opening quotes is dropped; in a basic string a backslash at the
+    /// end of a line drops it and the whitespace that follows.
+    private mutating func multiLineString(quote: UInt8, escapes: Bool) throws(Failure) -> String {
         let start = self.index
         self.index += 3
         self.skipFirstNewLine()
         var text: [UInt8] = []
         while true {
             guard let byte = self.peek() else {
-                throw Failure(offset: start, message: "multi-line string is never closed with '\"\"\"'")
+                let triple = escapes ? "'\"\"\"'" : "\"'''\""
+                throw Failure(offset: start, message: "multi-line string is never closed with \(triple)")
             }
             switch byte {
-            case UInt8(ascii: "\""):
+            case quote:
                 if try self.closesMultiLine(byte, into: &text) {
                     return String(decoding: text, as: UTF8.self)
                 }
-            case UInt8(ascii: "\\"):
+            case UInt8(ascii: "\\") where escapes:
                 if self.atLineEndingBackslash {
                     self.index += 1
                     while let next = self.peek(), next == UInt8(ascii: " ") || next == UInt8(ascii: "\t") || self.atNewLine {
@@ -76,26 +67,6 @@ extension TOMLParser {
                     try self.escape(into: &text)
                 }
             default:
-                try self.multiLineCharacter(byte, into: &text, start: start)
-            }
-        }
-    }
-
-    /// `'''...'''`: as written; a newline right after the opening quotes is dropped.
-    mutating func multiLineLiteralString() throws(Failure) -> String {
-        let start = self.index
-        self.index += 3
-        self.skipFirstNewLine()
-        var text: [UInt8] = []
-        while true {
-            guard let byte = self.peek() else {
-                throw Failure(offset: start, message: "multi-line string is never closed with \"'''\"")
-            }
-            if byte == UInt8(ascii: "'") {
-                if try self.closesMultiLine(byte, into: &text) {
-                    return String(decoding: text, as: UTF8.self)
-                }
-            } else {
                 try self.multiLineCharacter(byte, into: &text, start: start)
             }
         }

@@ -173,16 +173,11 @@ public struct TOMLParser {
     private mutating func simpleKey(context: String) throws(Failure) -> KeyPart {
         let start = self.index
         switch self.peek() {
-        case UInt8(ascii: "\"")?:
-            guard !self.startsMultiLine(UInt8(ascii: "\"")) else {
+        case let quote? where quote == UInt8(ascii: "\"") || quote == UInt8(ascii: "'"):
+            guard !self.startsMultiLine(quote) else {
                 throw Failure(offset: start, message: "a key cannot be a multi-line string")
             }
-            return KeyPart(name: try self.basicString(), offset: start)
-        case UInt8(ascii: "'")?:
-            guard !self.startsMultiLine(UInt8(ascii: "'")) else {
-                throw Failure(offset: start, message: "a key cannot be a multi-line string")
-            }
-            return KeyPart(name: try self.literalString(), offset: start)
+            return KeyPart(name: try self.string(), offset: start)
         case let byte? where Self.isBareKeyByte(byte):
             while let byte = self.peek(), Self.isBareKeyByte(byte) {
                 self.index += 1
@@ -202,10 +197,8 @@ public struct TOMLParser {
         }
         guard let byte = self.peek() else { throw self.unexpected("a value") }
         switch byte {
-        case UInt8(ascii: "\""):
-            return .string(self.startsMultiLine(byte) ? try self.multiLineBasicString() : try self.basicString())
-        case UInt8(ascii: "'"):
-            return .string(self.startsMultiLine(byte) ? try self.multiLineLiteralString() : try self.literalString())
+        case UInt8(ascii: "\""), UInt8(ascii: "'"):
+            return .string(try self.string())
         case UInt8(ascii: "t"), UInt8(ascii: "f"):
             return .boolean(try self.boolean())
         case UInt8(ascii: "["):
