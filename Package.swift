@@ -28,16 +28,22 @@ let package = Package(
             name: "BurrowMux",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
-        // Pipeline handlers that move bytes between channels (GlueHandler, which aborts a mux
-        // stream with its reset event) and carry a byte stream over WebSocket (upgrade on both
-        // sides, binary messages <-> bytes).
+        // Every way bytes arrive and leave: listeners and dialers over tcp, tls, ws and wss that
+        // hand back a byte-stream channel and who is at its far end, and the handlers that move
+        // bytes between channels (GlueHandler, which aborts a mux stream with its reset event).
+        // The only module that knows NIOSSL and NIOHTTP1.
         .target(
             name: "BurrowTransport",
             dependencies: [
                 "BurrowMux",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
         // Burrow's own messages inside the mux: preamble, control messages, visitor headers,
@@ -51,24 +57,50 @@ let package = Package(
         ),
         // server.toml and client.toml: its own TOML 1.0 reader (pure Swift, bounded, no
         // Foundation), then validation with every error's key path and line.
+        // Names are checked with the protocol's rule (`Name`), so a config cannot name a client
+        // or proxy the server would refuse.
         .target(
             name: "BurrowConfig",
             dependencies: ["BurrowProtocol"]
         ),
-        // The server and client: thin policy over the mux, transports and config.
+        // What the server and the client share, once: the handshake handlers on either side of
+        // the preamble, the control channel, the session monitor, durations as NIO time.
         .target(
             name: "BurrowCore",
             dependencies: [
                 "BurrowMux",
                 "BurrowTransport",
                 "BurrowProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The server: sessions (control conversation, public ports), the registry, the login cap.
+        .target(
+            name: "BurrowServer",
+            dependencies: [
+                "BurrowCore",
+                "BurrowMux",
+                "BurrowTransport",
+                "BurrowProtocol",
                 "BurrowConfig",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The client: the reconnect loop, its session, visitor streams and local service dialers.
+        .target(
+            name: "BurrowClient",
+            dependencies: [
+                "BurrowCore",
+                "BurrowMux",
+                "BurrowTransport",
+                "BurrowProtocol",
+                "BurrowConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOSSL", package: "swift-nio-ssl"),
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -76,7 +108,10 @@ let package = Package(
         .executableTarget(
             name: "burrow",
             dependencies: [
+                "BurrowServer",
+                "BurrowClient",
                 "BurrowCore",
+                "BurrowTransport",
                 "BurrowConfig",
                 "BurrowMux",
                 "BurrowProtocol",
@@ -147,16 +182,28 @@ let package = Package(
             dependencies: ["BurrowConfig"],
             exclude: ["toml-test"]
         ),
-        // Values of the protocol and policy layers: no sockets.
+        // Burrow's messages: preamble, framing, login proofs (with the vectors of docs/protocol.md).
+        .testTarget(
+            name: "BurrowProtocolTests",
+            dependencies: [
+                "BurrowProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        // What server and client share, on EmbeddedChannel: the handshake handlers.
         .testTarget(
             name: "BurrowCoreTests",
             dependencies: [
                 "BurrowCore",
-                "BurrowConfig",
                 "BurrowProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
+        ),
+        // The client's pure values: backoff.
+        .testTarget(
+            name: "BurrowClientTests",
+            dependencies: ["BurrowClient", "BurrowCore"]
         ),
         // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.
         .testTarget(

@@ -6,33 +6,33 @@ import NIOCore
 /// On the server's preamble it replaces itself with the session (`onAccepted`) and succeeds
 /// `ready`; otherwise it fails `ready` with an error that says what answered instead (a refusal
 /// and its reason, a web server, a TLS endpoint, silence) and closes.
-final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     /// Why a server was not accepted.
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
     }
 
     private let ready: EventLoopPromise<Void>
     private let onAccepted: (ChannelHandlerContext) throws -> Void
-    private var buffered = ByteBuffer()
+    private var buffered = PreambleBuffer()
     private var preambleSent = false
 
-    init(ready: EventLoopPromise<Void>, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
+    public init(ready: EventLoopPromise<Void>, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
         self.ready = ready
         self.onAccepted = onAccepted
     }
 
     /// Added to a live connection (after a WebSocket upgrade) it speaks at once; added before
     /// the connection is up, when it comes up.
-    func handlerAdded(context: ChannelHandlerContext) {
+    public func handlerAdded(context: ChannelHandlerContext) {
         if context.channel.isActive { self.sendPreamble(context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    public func channelActive(context: ChannelHandlerContext) {
         self.sendPreamble(context)
         context.fireChannelActive()
     }
@@ -43,44 +43,37 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Preamble.bytes)), promise: nil)
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
-        let answer = self.buffered.readableBytes == 0 ? "without a word" : "after \(self.buffered.readableBytes) unexpected bytes"
+    public func channelInactive(context: ChannelHandlerContext) {
+        let answer = self.buffered.count == 0 ? "without a word" : "after \(self.buffered.count) unexpected bytes"
         self.ready.fail(Failure(description: "server closed the connection \(answer) (not a Burrow server, or it refused us)"))
         context.fireChannelInactive()
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         self.ready.fail(error)
         context.close(promise: nil)
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = self.unwrapInboundIn(data)
-        self.buffered.writeBuffer(&incoming)
-        switch Preamble.classify(self.buffered.readableBytesView) {
+        switch self.buffered.append(&incoming) {
         case .needMoreBytes:
             return
         case .burrow(let version) where version == Preamble.version:
-            self.buffered.moveReaderIndex(forwardBy: Preamble.length)
             do {
                 try self.onAccepted(context)
             } catch {
                 self.fail(context, error)
                 return
             }
-            let leftover = self.buffered
-            if leftover.readableBytes > 0 {
-                context.fireChannelRead(self.wrapInboundOut(leftover))
-                context.fireChannelReadComplete()
-            }
-            context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+            context.handOver(self.buffered.takeRest())
             self.ready.succeed(())
         case .burrow(let version):
             self.fail(context, Failure(description: "server speaks protocol version \(version), this client \(Preamble.version): upgrade the older side"))
         case .refusal:
             // The line is read only within its limit: a peer that never ends it cannot make
             // us hold (or rescan) more.
-            let line = self.buffered.readableBytesView.prefix(Preamble.maximumRefusalLength)
+            let line = self.buffered.bytes.readableBytesView.prefix(Preamble.maximumRefusalLength)
             guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else {
                 guard line.count == Preamble.maximumRefusalLength else { return }
                 let start = String(decoding: line.prefix(80), as: UTF8.self)
@@ -90,7 +83,8 @@ final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
             let reason = String(decoding: line[..<newline].dropFirst(Preamble.refusalPrefix.count + 1), as: UTF8.self)
             self.fail(context, Failure(description: "server refused: \(reason)"))
         case .http:
-            let status = self.buffered.getString(at: self.buffered.readerIndex, length: min(self.buffered.readableBytes, 40))?
+            let bytes = self.buffered.bytes
+            let status = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 40))?
                 .split(separator: "\r\n").first.map(String.init) ?? "HTTP"
             self.fail(context, Failure(description: "server answered with HTTP (\(status)): not a Burrow tunnel port"))
         case .tls:

@@ -5,14 +5,14 @@ import NIOCore
 /// The control stream as an async channel of `ControlMessage`s: the login and proxy requests
 /// are a short conversation, written most clearly as sequential async code. Inbound, each frame
 /// arrives as a `Result`: a message, or why its JSON was not one (the conversation answers it).
-typealias ControlChannel = NIOAsyncChannel<Result<ControlMessage, MessageFraming.Error>, ControlMessage>
+public typealias ControlChannel = NIOAsyncChannel<Result<ControlMessage, MessageFraming.Error>, ControlMessage>
 
-typealias ControlInbound = NIOAsyncChannelInboundStream<Result<ControlMessage, MessageFraming.Error>>.AsyncIterator
-typealias ControlOutbound = NIOAsyncChannelOutboundWriter<ControlMessage>
+public typealias ControlInbound = NIOAsyncChannelInboundStream<Result<ControlMessage, MessageFraming.Error>>.AsyncIterator
+public typealias ControlOutbound = NIOAsyncChannelOutboundWriter<ControlMessage>
 
 extension ControlChannel {
     /// Wraps a freshly opened control stream. Call on the stream's event loop.
-    static func wrapping(_ stream: Channel) throws -> ControlChannel {
+    public static func wrapping(_ stream: Channel) throws -> ControlChannel {
         try stream.pipeline.syncOperations.addHandlers(
             ByteToMessageHandler(MessageDecoder<ControlMessage>()),
             MessageToByteHandler(MessageEncoder<ControlMessage>())
@@ -25,19 +25,36 @@ extension ControlChannel {
 }
 
 /// The control stream ended, or said something out of turn.
-struct ControlProtocolError: Error, CustomStringConvertible {
-    let description: String
+public struct ControlProtocolError: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// The peer broke the control protocol (a malformed message, one out of its role): the session
 /// ends with GoAway(protocol error).
-struct ControlViolation: Error, CustomStringConvertible {
-    let description: String
+public struct ControlViolation: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
+}
+
+/// A session ended; `description` says why.
+public struct SessionEnded: Error, CustomStringConvertible {
+    public let description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 extension ControlInbound {
     /// The next frame, or an error naming what was expected when the stream ends.
-    mutating func next(expecting what: String) async throws -> Result<ControlMessage, MessageFraming.Error> {
+    public mutating func next(expecting what: String) async throws -> Result<ControlMessage, MessageFraming.Error> {
         guard let message = try await self.next() else {
             throw ControlProtocolError(description: "control stream closed while waiting for \(what)")
         }
@@ -50,7 +67,7 @@ extension ControlInbound {
     /// type this build does not know is skipped with a log line, so that a newer peer does not
     /// lose its session to an older one; a malformed message, or one the other role sends,
     /// throws a `ControlViolation`.
-    mutating func next(from peer: String, _ sender: ControlMessage.Sender, logger: Logger) async throws -> ControlMessage? {
+    public mutating func next(from peer: String, _ sender: ControlMessage.Sender, logger: Logger) async throws -> ControlMessage? {
         while let frame = try await self.next() {
             switch frame {
             case .success(let message) where message.sender == sender:

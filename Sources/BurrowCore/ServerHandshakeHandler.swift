@@ -1,7 +1,7 @@
 import BurrowProtocol
+import BurrowTransport
 import Logging
 import NIOCore
-import NIOSSL
 
 /// The first handler on a connection to the tunnel port: waits for the client's preamble.
 ///
@@ -10,29 +10,29 @@ import NIOSSL
 /// answered as well as it can be and closed, with one log line naming the peer: an HTTP request
 /// gets a one-line 400, a TLS ClientHello is named as such, a silent peer is dropped after
 /// `timeout`.
-final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private let timeout: TimeAmount
     private let logger: Logger
     private let onAccepted: (ChannelHandlerContext) throws -> Void
-    /// The client's address as a proxy in front reported it (WebSocket's X-Forwarded-For).
-    private let forwardedFor: String?
-    private var buffered: ByteBuffer?
+    /// Who connected (behind a proxy, who the proxy says).
+    private let peer: PeerAddress
+    private var buffered = PreambleBuffer()
     private var timer: Scheduled<Void>?
     private var done = false
 
-    init(timeout: TimeAmount, logger: Logger, forwardedFor: String? = nil, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
+    public init(timeout: TimeAmount, logger: Logger, peer: PeerAddress, onAccepted: @escaping (ChannelHandlerContext) throws -> Void) {
         self.timeout = timeout
         self.logger = logger
-        self.forwardedFor = forwardedFor
+        self.peer = peer
         self.onAccepted = onAccepted
     }
 
-    func handlerAdded(context: ChannelHandlerContext) {
-        let peer = self.peer(context)
+    public func handlerAdded(context: ChannelHandlerContext) {
+        let peer = self.peer
         self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: self.timeout) {
             guard !self.done else { return }
             self.done = true
@@ -41,28 +41,23 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
         }
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) {
+    public func handlerRemoved(context: ChannelHandlerContext) {
         self.timer?.cancel()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         if !self.done {
             self.done = true
-            self.logger.debug("connection from \(self.peer(context)) closed before its preamble")
+            self.logger.debug("connection from \(self.peer) closed before its preamble")
         }
         context.fireChannelInactive()
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.done else { return }
         var incoming = self.unwrapInboundIn(data)
-        if self.buffered == nil {
-            self.buffered = incoming
-        } else {
-            self.buffered!.writeBuffer(&incoming)
-        }
-        let peer = self.peer(context)
-        switch Preamble.classify(self.buffered!.readableBytesView) {
+        let peer = self.peer
+        switch self.buffered.append(&incoming) {
         case .needMoreBytes:
             return
         case .burrow(let version) where version == Preamble.version:
@@ -81,13 +76,13 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
 
     /// Errors before the session starts: a TLS handshake that failed (a plain client on a TLS
     /// port, a scanner), or the connection itself failing.
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard !self.done else { return context.fireErrorCaught(error) }
         self.done = true
-        if error is NIOSSLError || error is BoringSSLError {
-            self.logger.info("TLS handshake with \(self.peer(context)) failed (\(error)): a plain tcp:// client on a TLS port?")
+        if let error = error as? TransportError, error.code == .tlsHandshake {
+            self.logger.info("TLS handshake with \(self.peer) failed (\(error)): a plain tcp:// client on a TLS port?")
         } else {
-            self.logger.info("connection from \(self.peer(context)) failed before its preamble: \(ErrorText.explain(error))")
+            self.logger.info("connection from \(self.peer) failed before its preamble: \(ErrorText.explain(error))")
         }
         context.close(promise: nil)
     }
@@ -95,27 +90,21 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
     private func accept(context: ChannelHandlerContext) {
         self.done = true
         self.timer?.cancel()
-        var leftover = self.buffered!
-        self.buffered = nil
-        leftover.moveReaderIndex(forwardBy: Preamble.length)
+        let leftover = self.buffered.takeRest()
         context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: Preamble.bytes)), promise: nil)
         do {
             try self.onAccepted(context)
         } catch {
-            self.logger.error("cannot start a session for \(self.peer(context)): \(error)")
+            self.logger.error("cannot start a session for \(self.peer): \(error)")
             context.close(promise: nil)
             return
         }
-        if leftover.readableBytes > 0 {
-            context.fireChannelRead(self.wrapInboundOut(leftover))
-            context.fireChannelReadComplete()
-        }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        context.handOver(leftover)
     }
 
     private func refuse(_ context: ChannelHandlerContext, bytes: [UInt8]?, log message: String) {
         self.done = true
-        self.buffered = nil
+        self.buffered = PreambleBuffer()
         self.logger.info("\(message)")
         if let bytes {
             context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: bytes))).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
@@ -125,21 +114,4 @@ final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChannelHandl
             context.close(promise: nil)
         }
     }
-
-    /// The peer's address, and the client's behind it when a proxy said so.
-    private func peer(_ context: ChannelHandlerContext) -> String {
-        describePeer(context.channel, forwardedFor: self.forwardedFor)
-    }
-}
-
-/// "1.2.3.4:5678", or "127.0.0.1:5678 (forwarded for 203.0.113.9)" behind a proxy.
-func describePeer(_ channel: Channel, forwardedFor: String?) -> String {
-    let address = channel.remoteAddress.map(describe) ?? "unknown peer"
-    return forwardedFor.map { "\(address) (forwarded for \($0))" } ?? address
-}
-
-/// "1.2.3.4:5678" or "[::1]:5678".
-func describe(_ address: SocketAddress) -> String {
-    guard let ip = address.ipAddress, let port = address.port else { return "\(address)" }
-    return ip.contains(":") ? "[\(ip)]:\(port)" : "\(ip):\(port)"
 }

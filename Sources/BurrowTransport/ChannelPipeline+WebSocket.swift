@@ -6,7 +6,7 @@ extension ChannelPipeline.SynchronousOperations {
     /// Makes a fresh server connection an HTTP endpoint whose `path` upgrades to a WebSocket
     /// carrying a byte stream. After the upgrade the pipeline ends in a
     /// `WebSocketByteStreamHandler`, and `onUpgrade` (given the upgrade request) adds whatever
-    /// reads those bytes.
+    /// reads those bytes; the connection reads on once its future succeeds.
     /// Every other request is answered by `WebSocketHTTPResponder` and reported to `onAnswer`;
     /// a connection that fails before its upgrade, to `onError`.
     public func configureWebSocketServer(
@@ -14,7 +14,7 @@ extension ChannelPipeline.SynchronousOperations {
         timeout: TimeAmount,
         onAnswer: @escaping @Sendable (String) -> Void,
         onError: @escaping @Sendable (Error) -> Void,
-        onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) throws -> Void
+        onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
     ) throws {
         let upgrader = ByteStreamServerUpgrader(path: path, onUpgrade: onUpgrade)
         try self.configureHTTPServerPipeline(
@@ -61,9 +61,9 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
     private let handshake: NIOWebSocketServerUpgrader
-    private let onUpgrade: @Sendable (Channel, HTTPRequestHead) throws -> Void
+    private let onUpgrade: @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
-    init(path: String, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) throws -> Void) {
+    init(path: String, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
         self.onUpgrade = onUpgrade
         self.handshake = NIOWebSocketServerUpgrader(
             shouldUpgrade: { channel, head in
@@ -79,10 +79,12 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     }
 
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
-        context.eventLoop.makeCompletedFuture {
+        do {
             try context.pipeline.syncOperations.addWebSocketByteStream(role: .server)
-            try self.onUpgrade(context.channel, upgradeRequest)
+        } catch {
+            return context.eventLoop.makeFailedFuture(error)
         }
+        return self.onUpgrade(context.channel, upgradeRequest)
     }
 }
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import BurrowConfig
-import BurrowCore
+import BurrowClient
 import BurrowMux
 import FoundationEssentials
 import Logging
@@ -26,7 +26,7 @@ struct ClientCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try ConfigFile.load(self.config, ClientConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
-        let client = BurrowClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let client = TunnelClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
         Signals.onTermination { name in
             logger.info("\(name): stopping")
@@ -34,7 +34,7 @@ struct ClientCommand: AsyncParsableCommand {
         }
         do {
             try await client.run()
-        } catch let failure as BurrowClient.Failure {
+        } catch let failure as TunnelClient.Failure {
             Output.error("burrow client: \(failure)\n")
             throw ExitCode(2)
         }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BurrowConfig
-import BurrowCore
+import BurrowClient
+import BurrowServer
 import FoundationEssentials
 import Logging
 import NIOCore
@@ -40,7 +41,7 @@ struct DemoCommand: AsyncParsableCommand {
         if self.transport == .ws {
             serverConfig.webSocket = .init(bind: Endpoint(host: "127.0.0.1", port: 0), path: "/burrow", tls: false)
         }
-        let server = BurrowServer(configuration: serverConfig, group: group, logger: Logger(label: "server"))
+        let server = TunnelServer(configuration: serverConfig, group: group, logger: Logger(label: "server"))
         let tunnelAddress = try await server.start()
         let serverURL = switch self.transport {
         case .tcp: ServerAddress(scheme: .tcp, endpoint: Endpoint(host: "127.0.0.1", port: tunnelAddress.port!))
@@ -53,8 +54,8 @@ struct DemoCommand: AsyncParsableCommand {
             token: token, name: "demo-lan",
             proxies: [.init(name: "web", type: .tcp, local: service.address, remotePort: nil)]
         )
-        let opened = AsyncStream.makeStream(of: BurrowClient.Event.self)
-        let client = BurrowClient(configuration: clientConfig, group: group, logger: Logger(label: "client demo-lan")) { event in
+        let opened = AsyncStream.makeStream(of: TunnelClient.Event.self)
+        let client = TunnelClient(configuration: clientConfig, group: group, logger: Logger(label: "client demo-lan")) { event in
             opened.continuation.yield(event)
         }
         let clientTask = Task { try await client.run() }

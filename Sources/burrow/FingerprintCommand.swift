@@ -1,5 +1,5 @@
 import ArgumentParser
-import BurrowCore
+import BurrowTransport
 
 struct FingerprintCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +12,7 @@ struct FingerprintCommand: ParsableCommand {
 
     func run() throws {
         do {
-            print(try Certificates.fingerprint(ofPEMFile: self.file))
+            print(try CertificateFingerprint.ofPEMFile(self.file))
         } catch {
             throw ValidationError("cannot read a certificate from \(self.file): \(error)")
         }

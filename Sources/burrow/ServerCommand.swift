@@ -1,6 +1,6 @@
 import ArgumentParser
 import BurrowConfig
-import BurrowCore
+import BurrowServer
 import BurrowMux
 import FoundationEssentials
 import Logging
@@ -27,7 +27,7 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try ConfigFile.load(self.config, ServerConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
-        let server = BurrowServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        let server = TunnelServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         do {
             try await server.start()
         } catch {

@@ -98,7 +98,7 @@ enum FuzzTargets {
 
     static func serverHandshake(_ input: [UInt8]) {
         Self.feed(input) { channel in
-            let handshake = ServerHandshakeHandler(timeout: .seconds(2), logger: Self.quiet) { context in
+            let handshake = ServerHandshakeHandler(timeout: .seconds(2), logger: Self.quiet, peer: PeerAddress(channel)) { context in
                 let mux = MuxSessionHandler(configuration: MuxConfiguration(role: .acceptor)) { stream in
                     stream.eventLoop.makeCompletedFuture { try stream.pipeline.syncOperations.addHandler(EchoBack()) }
                 }
@@ -126,7 +126,7 @@ enum FuzzTargets {
         Self.feed(input) { channel in
             try channel.pipeline.syncOperations.configureWebSocketServer(
                 path: "/burrow", timeout: .seconds(2), onAnswer: { _ in }, onError: { _ in },
-                onUpgrade: { upgraded, _ in try upgraded.pipeline.syncOperations.addHandler(EchoBack()) }
+                onUpgrade: { upgraded, _ in upgraded.eventLoop.makeCompletedFuture { try upgraded.pipeline.syncOperations.addHandler(EchoBack()) } }
             )
         }
     }

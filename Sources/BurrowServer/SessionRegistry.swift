@@ -14,8 +14,22 @@ actor SessionRegistry {
         var client: String
     }
 
+    /// A public port: TCP 53 and UDP 53 are two, held by two proxies at once.
+    struct PortKey: Hashable, Sendable, CustomStringConvertible {
+        enum Transport: String, Sendable { case tcp, udp }
+        var transport: Transport
+        var port: Int
+
+        init(_ transport: Transport, _ port: Int) {
+            self.transport = transport
+            self.port = port
+        }
+
+        var description: String { self.transport == .tcp ? "port \(self.port)" : "\(self.transport) port \(self.port)" }
+    }
+
     private var sessions: [Key: ServerSession] = [:]
-    private var ports: [Int: Owner] = [:]
+    private var ports: [PortKey: Owner] = [:]
 
     /// Registers `session` under `key` unless another holds it.
     func register(_ session: ServerSession, for key: Key) -> ServerSession? {
@@ -36,14 +50,13 @@ actor SessionRegistry {
     }
 
     /// Reserves `port` for `owner`; returns the current owner when it is taken.
-    func reserve(_ port: Int, for owner: Owner) -> Owner? {
+    func reserve(_ port: PortKey, for owner: Owner) -> Owner? {
         if let current = self.ports[port], current != owner { return current }
         self.ports[port] = owner
         return nil
     }
 
-    func release(_ port: Int) {
+    func release(_ port: PortKey) {
         self.ports[port] = nil
     }
-
 }

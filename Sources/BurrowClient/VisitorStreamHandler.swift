@@ -1,10 +1,9 @@
-import BurrowConfig
+import BurrowCore
 import BurrowMux
 import BurrowProtocol
 import BurrowTransport
 import Logging
 import NIOCore
-import NIOPosix
 
 /// The client's side of a visitor stream: reads the header, dials the local service, glues.
 ///
@@ -16,25 +15,23 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let proxies: [String: ClientConfig.Proxy]
-    private let connectTimeout: TimeAmount
+    private let services: LocalServices
     private let logger: Logger
     private var buffered = ByteBuffer()
     private var dialing = false
     /// The visitor finished sending before the service was connected: replayed after the glue.
     private var sawEOF = false
 
-    init(proxies: [String: ClientConfig.Proxy], connectTimeout: TimeAmount, logger: Logger) {
-        self.proxies = proxies
-        self.connectTimeout = connectTimeout
+    init(services: LocalServices, logger: Logger) {
+        self.services = services
         self.logger = logger
     }
 
     /// Sets up a visitor stream the server opened. Call on the stream's event loop.
-    static func install(on stream: Channel, proxies: [String: ClientConfig.Proxy], connectTimeout: TimeAmount, logger: Logger) throws {
+    static func install(on stream: Channel, services: LocalServices, logger: Logger) throws {
         try stream.syncOptions!.setOption(ChannelOptions.autoRead, value: false)
         try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        try stream.pipeline.syncOperations.addHandler(Self(proxies: proxies, connectTimeout: connectTimeout, logger: logger))
+        try stream.pipeline.syncOperations.addHandler(Self(services: services, logger: logger))
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -59,18 +56,14 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func dial(_ header: VisitorHeader, context: ChannelHandlerContext) {
-        guard let proxy = self.proxies[header.proxy] else {
+        guard let service = self.services[header.proxy] else {
             self.logger.warning("proxy \(header.proxy): visitor \(header.visitorAddress) for a proxy this client does not publish: stream reset")
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
             return
         }
         self.dialing = true
         let stream = context.channel
-        ClientBootstrap(group: context.eventLoop)
-            .connectTimeout(self.connectTimeout)
-            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
-            .connect(proxy.local)
+        service.dialer.dial(on: context.eventLoop)
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
                 switch result {
@@ -78,7 +71,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
                     self.bridge(stream: stream, service: service, context: context)
                 case .failure(let error):
                     self.logger.warning(
-                        "proxy \(proxy.name): cannot reach local service \(proxy.local) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
+                        "proxy \(header.proxy): cannot reach local service \(service.dialer) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
                     context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
                 }
             }
@@ -96,16 +89,11 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
             return
         }
-        // Bytes that came with the header go first, then the stream reads freely.
-        if self.buffered.readableBytes > 0 {
-            context.fireChannelRead(self.wrapInboundOut(self.buffered))
-            context.fireChannelReadComplete()
-            self.buffered = ByteBuffer()
-        }
-        if self.sawEOF {
-            context.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
-        }
-        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
+        // Bytes that came with the header go first (and an end of input held meanwhile), then
+        // the stream reads freely.
+        let leftover = self.buffered
+        self.buffered = ByteBuffer()
+        context.handOver(leftover, inputClosed: self.sawEOF)
         try? stream.syncOptions!.setOption(ChannelOptions.autoRead, value: true)
     }
 
@@ -116,16 +104,5 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             return
         }
         context.fireUserInboundEventTriggered(event)
-    }
-}
-
-extension ClientBootstrap {
-    /// Connects to an endpoint; an IP literal skips name resolution, which NIO runs on a
-    /// thread pool (a hop and a syscall per visitor).
-    func connect(_ endpoint: Endpoint) -> EventLoopFuture<Channel> {
-        if let address = try? SocketAddress(ipAddress: endpoint.host, port: endpoint.port) {
-            return self.connect(to: address)
-        }
-        return self.connect(host: endpoint.host, port: endpoint.port)
     }
 }

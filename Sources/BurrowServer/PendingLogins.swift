@@ -1,3 +1,4 @@
+import BurrowTransport
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -83,7 +84,7 @@ final class PendingLogins: Sendable {
             return nil
         case .refused(let reason, let sinceLastLine):
             let more = sinceLastLine > 0 ? " (and \(sinceLastLine) more refused since the last such line)" : ""
-            let peer = channel.remoteAddress.map(describe) ?? "unknown peer"
+            let peer = PeerAddress(channel)
             self.logger.warning("\(listener): connection from \(peer) refused: \(reason)\(more)")
             return nil
         }

@@ -1,3 +1,4 @@
+import BurrowClient
 import BurrowCore
 import Testing
 

@@ -1,18 +1,17 @@
 import BurrowConfig
+import BurrowCore
 import BurrowMux
 import BurrowProtocol
 import BurrowTransport
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
-import NIOPosix
-import NIOSSL
 
 /// `burrow client`: keeps a session with the server, publishes the configured proxies over it
 /// and bridges every visitor stream to its local service. When the link drops it comes back by
 /// itself, with exponential backoff and full jitter; a refused login ends it with an error
 /// unless configured to keep trying.
-public final class BurrowClient: Sendable {
+public final class TunnelClient: Sendable {
     /// What happened, for whoever embeds the client (the demo, tests).
     public enum Event: Sendable, Equatable {
         case loggedIn(sessionID: String)
@@ -95,7 +94,7 @@ public final class BurrowClient: Sendable {
             return state.stopped
         }
         if stopped { promise.succeed(()) }
-        let timer = loop.scheduleTask(in: .nanoseconds(delay.nanoseconds)) { promise.succeed(()) }
+        let timer = loop.scheduleTask(in: TimeAmount(delay)) { promise.succeed(()) }
         try? await promise.futureResult.get()
         timer.cancel()
         self.state.withLockedValue { $0.wakeUp = nil }
@@ -106,27 +105,21 @@ public final class BurrowClient: Sendable {
     private func runSession() async throws {
         let configuration = self.configuration
         let logger = self.logger
-        let proxies = Dictionary(configuration.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let connectTimeout = TimeAmount.nanoseconds(configuration.localConnectTimeout.nanoseconds)
-        let muxConfiguration = {
-            var mux = MuxConfiguration(role: .dialer)
-            mux.keepAliveInterval = .nanoseconds(configuration.heartbeatInterval.nanoseconds)
-            return mux
-        }()
+        let services = LocalServices(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
+        let muxConfiguration = MuxConfiguration.session(role: .dialer, heartbeat: configuration.heartbeatInterval)
 
         let loop = self.group.any()
         let ready = loop.makePromise(of: Void.self)
         let monitor = SessionMonitor()
         // The mux lives on the connection's loop; it is made there and handed out loop-bound.
         let muxReady = loop.makePromise(of: NIOLoopBound<MuxSessionHandler>.self)
-        let handshakeTimeout = TimeAmount.nanoseconds(configuration.handshakeTimeout.nanoseconds)
-        let seenCertificate = NIOLockedValueBox<String?>(nil)
-        // Whatever the transport, the session starts once it delivers a byte stream: at once
-        // on TCP, behind NIOSSL with TLS, after the HTTP upgrade on WebSocket.
-        let startSession: @Sendable (Channel) throws -> Void = { channel in
+        let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
+        let dialer = TransportDialer(target: Self.target(configuration), group: self.group)
+        // Whatever the transport, the session starts once it delivers a byte stream.
+        let connecting = dialer.connect(on: loop, timeout: handshakeTimeout, onStream: { channel in
             let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    try VisitorStreamHandler.install(on: stream, proxies: proxies, connectTimeout: connectTimeout, logger: logger)
+                    try VisitorStreamHandler.install(on: stream, services: services, logger: logger)
                 }
             }
             muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
@@ -134,25 +127,7 @@ public final class BurrowClient: Sendable {
                 try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
             }
             try channel.pipeline.syncOperations.addHandler(handshake)
-        }
-        let server = configuration.server
-        let connecting = ClientBootstrap(group: loop)
-            .connectTimeout(handshakeTimeout)
-            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if server.scheme.usesTLS {
-                        try channel.pipeline.syncOperations.addHandler(TLSSetup.clientHandler(configuration, seen: seenCertificate))
-                    }
-                    guard server.scheme.isWebSocket, let path = server.path else { return try startSession(channel) }
-                    try channel.pipeline.syncOperations.configureWebSocketClient(
-                        host: server.httpHost, path: path, headers: configuration.webSocketHeaders.map { ($0.name, $0.value) },
-                        onFailure: { ready.fail($0) },
-                        onUpgrade: startSession
-                    )
-                }
-            }
-            .connect(server.endpoint)
+        }, onFailure: { ready.fail($0) })
         connecting.whenFailure { error in
             ready.fail(error)
         }
@@ -180,8 +155,9 @@ public final class BurrowClient: Sendable {
         defer { timer.cancel() }
         do {
             try await ready.futureResult.get()
-        } catch where configuration.server.scheme.usesTLS && !timedOut.withLockedValue({ $0 }) {
-            throw await self.tlsFailure(error, seen: seenCertificate.withLockedValue { $0 })
+        } catch where !timedOut.withLockedValue({ $0 }) {
+            // A TLS handshake that failed is explained: what was expected, what was presented.
+            throw await dialer.explain(error)
         }
 
         let boundMux = try await muxReady.futureResult.get()
@@ -216,13 +192,19 @@ public final class BurrowClient: Sendable {
         throw SessionEnded(description: "server went away")
     }
 
-    /// Turns a failed TLS start into what was expected and what the server presented.
-    private func tlsFailure(_ error: Error, seen: String?) async -> Error {
-        guard error is NIOSSLError || error is NIOSSLExtraError || error is ClientHandshakeHandler.Failure || error is BoringSSLError else {
-            return error
-        }
-        let inspected = self.configuration.tls.fingerprint == nil ? await TLSSetup.inspect(self.configuration, group: self.group) : nil
-        return TLSFailure(description: TLSSetup.explainHandshakeFailure(error, configuration: self.configuration, seen: seen, inspected: inspected))
+    /// Where the session goes, and how: the transport options of `server =`, `[tls]` and
+    /// `[websocket]`.
+    static func target(_ configuration: ClientConfig) -> DialTarget {
+        let server = configuration.server
+        let tls = server.scheme.usesTLS ? TLSClientTrust(
+            serverName: configuration.tls.serverName ?? server.endpoint.host,
+            certificateAuthorityFile: configuration.tls.certificateAuthority,
+            pinnedFingerprint: configuration.tls.fingerprint
+        ) : nil
+        let webSocket = server.scheme.isWebSocket ? DialTarget.WebSocket(
+            host: server.httpHost, path: server.path ?? "/", headers: configuration.webSocketHeaders.map { ($0.name, $0.value) }
+        ) : nil
+        return DialTarget(host: server.endpoint.host, port: server.endpoint.port, tls: tls, webSocket: webSocket)
     }
 
     /// The server broke the control protocol: GoAway(protocol error) tells it, and the error
@@ -319,7 +301,3 @@ struct LoginRefused: Error, CustomStringConvertible {
     var description: String { "login refused: \(self.message)" }
 }
 
-/// A session ended; `description` says why.
-struct SessionEnded: Error, CustomStringConvertible {
-    let description: String
-}

@@ -1,3 +1,5 @@
+import BurrowCore
+
 /// Exponential backoff with full jitter: attempt n waits a uniformly random time in
 /// [0, min(cap, initial · 2^(n-1))]. Full jitter spreads a crowd of clients that lost the same
 /// server, so they do not all come back in the same instant. A pure value: the random source
@@ -37,29 +39,5 @@ public struct Backoff: Sendable, Equatable {
     /// A session stayed healthy: start again from the shortest delay.
     public mutating func reset() {
         self.failures = 0
-    }
-}
-
-extension Duration {
-    var attoseconds: Int128 {
-        Int128(self.components.seconds) * 1_000_000_000_000_000_000 + Int128(self.components.attoseconds)
-    }
-
-    init(attoseconds: Int128) {
-        let (seconds, remainder) = attoseconds.quotientAndRemainder(dividingBy: 1_000_000_000_000_000_000)
-        self.init(secondsComponent: Int64(seconds), attosecondsComponent: Int64(remainder))
-    }
-
-    /// For log lines: "1.3 s", "250 ms".
-    public var shortDescription: String {
-        let milliseconds = self.attoseconds / 1_000_000_000_000_000
-        if milliseconds < 1000 { return "\(milliseconds) ms" }
-        let tenths = (milliseconds + 50) / 100
-        return "\(tenths / 10).\(tenths % 10) s"
-    }
-
-    /// As a NIO TimeAmount.
-    var nanoseconds: Int64 {
-        Int64(self.attoseconds / 1_000_000_000)
     }
 }

@@ -1,10 +1,10 @@
 import BurrowConfig
+import BurrowCore
 import BurrowMux
 import BurrowProtocol
 import BurrowTransport
 import Logging
 import NIOCore
-import NIOPosix
 import Synchronization
 
 /// What every session of one server shares.
@@ -16,14 +16,14 @@ struct ServerEnvironment: Sendable {
     let proxyBindHost: String
 }
 
-/// One client's connection to the server: its mux, its control conversation (login, proxies)
-/// and its public listeners. Everything but the control conversation lives on the connection's
-/// event loop; public listeners and their visitors share that loop, so a visitor is glued to
-/// its stream without a hop.
+/// One client's connection to the server: its mux and its control conversation (login, then
+/// proxy requests), with its proxies' public ports in `PublicPorts`. Everything but the control
+/// conversation lives on the connection's event loop; public listeners and their visitors share
+/// that loop, so a visitor is glued to its stream without a hop.
 final class ServerSession: @unchecked Sendable {
     let channel: Channel
-    /// "1.2.3.4:5678", for logs before the client has a name.
-    let peer: String
+    /// Who connected, for logs before the client has a name.
+    let peer: PeerAddress
     private let environment: ServerEnvironment
     private let mux: NIOLoopBound<MuxSessionHandler>
     private let controlPromise: EventLoopPromise<ControlChannel>
@@ -32,27 +32,25 @@ final class ServerSession: @unchecked Sendable {
     /// Held until the login succeeds or the connection ends: the server's count of connections
     /// that have not logged in.
     private let pendingLogin: PendingLogins.Ticket?
+    /// Names the peer. Never changes: once the client has a name, the conversation carries a
+    /// logger of its own that names it too.
+    private let logger: Logger
+    private let ports: PublicPorts
 
-    /// Public listeners by proxy name. Event-loop confined.
-    private var listeners: [String: (port: Int, channel: Channel)] = [:]
     /// The control stream once open. Event-loop confined.
     private var controlStream: Channel?
     /// GoAway was sent: the session closes by itself once its streams are done. Event-loop
     /// confined.
     private var draining = false
-    /// Names the client once logged in. Written only by the control conversation (one task).
-    private var logger: Logger
 
     /// Installs the session on a connection that sent a valid preamble. Call on its event loop.
     static func install(
-        on channel: Channel, environment: ServerEnvironment, forwardedFor: String? = nil, pendingLogin: PendingLogins.Ticket? = nil
+        on channel: Channel, environment: ServerEnvironment, peer: PeerAddress, pendingLogin: PendingLogins.Ticket? = nil
     ) throws -> ServerSession {
         let controlPromise = channel.eventLoop.makePromise(of: ControlChannel.self)
         let controlTaken = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
-        var configuration = MuxConfiguration(role: .acceptor)
-        configuration.keepAliveInterval = TimeAmount.nanoseconds(environment.configuration.heartbeatInterval.nanoseconds)
         // The client's first stream is the control stream; it never opens another.
-        let mux = MuxSessionHandler(configuration: configuration) { stream in
+        let mux = MuxSessionHandler(configuration: .session(role: .acceptor, heartbeat: environment.configuration.heartbeatInterval)) { stream in
             guard !controlTaken.value else {
                 return stream.eventLoop.makeFailedFuture(ControlProtocolError(description: "client opened a second stream"))
             }
@@ -64,7 +62,7 @@ final class ServerSession: @unchecked Sendable {
         let monitor = SessionMonitor()
         try channel.pipeline.syncOperations.addHandlers(mux, monitor)
         let session = ServerSession(
-            channel: channel, peer: describePeer(channel, forwardedFor: forwardedFor), environment: environment,
+            channel: channel, peer: peer, environment: environment,
             mux: mux, control: controlPromise, monitor: monitor, pendingLogin: pendingLogin
         )
         channel.closeFuture.whenComplete { _ in
@@ -77,18 +75,24 @@ final class ServerSession: @unchecked Sendable {
     }
 
     private init(
-        channel: Channel, peer: String, environment: ServerEnvironment, mux: MuxSessionHandler,
+        channel: Channel, peer: PeerAddress, environment: ServerEnvironment, mux: MuxSessionHandler,
         control: EventLoopPromise<ControlChannel>, monitor: SessionMonitor, pendingLogin: PendingLogins.Ticket?
     ) {
+        let bound = NIOLoopBound(mux, eventLoop: channel.eventLoop)
+        var peerLogger = environment.logger
+        peerLogger[metadataKey: "peer"] = "\(peer)"
+        let logger = peerLogger
         self.channel = channel
         self.peer = peer
         self.environment = environment
-        self.mux = NIOLoopBound(mux, eventLoop: channel.eventLoop)
+        self.mux = bound
         self.controlPromise = control
         self.monitor = monitor
         self.pendingLogin = pendingLogin
-        self.logger = environment.logger
-        self.logger[metadataKey: "peer"] = "\(self.peer)"
+        self.logger = logger
+        self.ports = PublicPorts(environment: environment, loop: channel.eventLoop) { visitor, peer, proxy in
+            Self.bridge(visitor, peer: peer, proxy: proxy, mux: bound, logger: logger)
+        }
         Self.live.increment()
     }
 
@@ -101,7 +105,7 @@ final class ServerSession: @unchecked Sendable {
     private func armLoginTimeout() {
         let timeout = self.environment.configuration.handshakeTimeout
         let (logger, peer) = (self.environment.logger, self.peer)
-        self.channel.eventLoop.scheduleTask(in: .nanoseconds(timeout.nanoseconds)) { [weak self] in
+        self.channel.eventLoop.scheduleTask(in: TimeAmount(timeout)) { [weak self] in
             guard let self, !self.loggedIn.load(ordering: .relaxed), self.channel.isActive else { return }
             logger.info("client \(peer) did not log in within \(timeout.shortDescription): closed")
             self.end(cause: "no login within \(timeout.shortDescription)")
@@ -119,6 +123,7 @@ final class ServerSession: @unchecked Sendable {
     /// Runs the session to its end: login, then proxy requests until the client goes.
     func run() async {
         var registration: SessionRegistry.Key?
+        var logger = self.logger
         var refused = false
         do {
             let control = try await self.controlPromise.futureResult.get()
@@ -129,7 +134,8 @@ final class ServerSession: @unchecked Sendable {
                     return
                 }
                 registration = key
-                try await self.serveRequests(&messages, outbound, client: key.client, rule: rule)
+                logger[metadataKey: "client"] = "\(key.client)"
+                try await self.serveRequests(&messages, outbound, client: key.client, rule: rule, logger: logger)
             }
         } catch let error as ControlViolation {
             self.failProtocol(error)
@@ -144,12 +150,12 @@ final class ServerSession: @unchecked Sendable {
         } else {
             try? await self.channel.close()
         }
-        let closed = await self.closeAllListeners()
+        let closed = await self.ports.closeAll()
         if let key = registration {
             await self.environment.registry.unregister(self, for: key)
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
-            let ports = closed.isEmpty ? "" : "; \(Self.closedPorts(closed))"
-            self.logger.info("client \(key.client) disconnected (\(cause))\(ports)")
+            let ports = closed.isEmpty ? "" : "; \(PublicPorts.closedPorts(closed))"
+            logger.info("client \(key.client) disconnected (\(cause))\(ports)")
         } else if !refused {
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
             self.logger.info("connection from \(self.peer) closed before login (\(cause))")
@@ -210,7 +216,6 @@ final class ServerSession: @unchecked Sendable {
         let serverProof = LoginProof.serverProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: checked.clientNonce, name: login.name)
         let heartbeat = Int(self.environment.configuration.heartbeatInterval.milliseconds)
         try await outbound.write(.loginOK(.init(sessionID: String(sessionID), heartbeatMilliseconds: heartbeat, serverProof: Base64.encode(serverProof))))
-        self.logger[metadataKey: "client"] = "\(login.name)"
         self.logger.info("client \(login.name) logged in from \(self.peer) with token \(rule.name) (version \(String(reflecting: String(login.version.prefix(40)))))")
         return (key, rule)
     }
@@ -246,15 +251,15 @@ final class ServerSession: @unchecked Sendable {
     /// is skipped (a newer client must not lose its session to an older server); a malformed
     /// message, or one only a server sends, ends the session.
     private func serveRequests(
-        _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, rule: ServerConfig.TokenRule
+        _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, rule: ServerConfig.TokenRule, logger: Logger
     ) async throws {
-        while let message = try await messages.next(from: "client \(client)", .client, logger: self.logger) {
+        while let message = try await messages.next(from: "client \(client)", .client, logger: logger) {
             switch message {
             case .openProxy(let request):
-                try await outbound.write(await self.open(request, client: client, rule: rule))
+                try await outbound.write(await self.ports.open(request, client: client, rule: rule, logger: logger))
             case .closeProxy(let request):
-                let port = await self.closeListener(request.name)
-                if let port { self.logger.info("proxy \(request.name) of client \(client): closed port \(port)") }
+                let port = await self.ports.close(request.name)
+                if let port { logger.info("proxy \(request.name) of client \(client): closed port \(port)") }
                 try await outbound.write(.proxyClosed(.init(name: request.name, remotePort: port)))
             case let other:
                 throw ControlViolation(description: "client \(client) sent \(other.type) after its login")
@@ -262,79 +267,12 @@ final class ServerSession: @unchecked Sendable {
         }
     }
 
-    // MARK: - Proxies
-
-    /// Opens a proxy's public port, or says why not.
-    private func open(_ request: ControlMessage.OpenProxy, client: String, rule: ServerConfig.TokenRule) async -> ControlMessage {
-        let reject = { (code: ControlMessage.ProxyRejected.Code, reason: String) -> ControlMessage in
-            self.logger.warning("proxy \(request.name) of client \(client) rejected: \(reason)")
-            return .proxyRejected(.init(name: request.name, code: code, reason: reason))
-        }
-        guard Name.isValid(request.name) else {
-            return reject(.unsupportedType, "a proxy name must be \(Name.rule)")
-        }
-        guard request.type == ProxyType.tcp.rawValue else {
-            return reject(.unsupportedType, "proxy type \(String(reflecting: String(request.type.prefix(20)))) is not supported by this server")
-        }
-        guard await self.listenerPort(request.name) == nil else {
-            return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
-        }
-        let owner = SessionRegistry.Owner(client: client, proxy: request.name)
-        if let port = request.remotePort {
-            guard rule.ports.contains(port) else {
-                return reject(.notAllowed, "port \(port) is not allowed for token \(rule.name) (allowed: \(rule.ports))")
-            }
-            if let current = await self.environment.registry.reserve(port, for: owner) {
-                return reject(.portInUse, "port \(port) is in use by \(current)")
-            }
-            do {
-                try await self.listen(on: port, proxy: request.name)
-            } catch {
-                await self.environment.registry.release(port)
-                return reject(.bindFailed, "cannot listen on port \(port): \(ErrorText.explain(error))")
-            }
-            self.logger.info("proxy \(request.name) of client \(client): listening on \(self.environment.proxyBindHost):\(port)")
-            return .proxyOpened(.init(name: request.name, remotePort: port))
-        }
-        // No port asked for: the first of the token's ports that is free here.
-        for port in rule.ports.ports {
-            guard await self.environment.registry.reserve(port, for: owner) == nil else { continue }
-            do {
-                try await self.listen(on: port, proxy: request.name)
-            } catch {
-                await self.environment.registry.release(port)
-                continue
-            }
-            self.logger.info("proxy \(request.name) of client \(client): listening on \(self.environment.proxyBindHost):\(port) (picked by the server)")
-            return .proxyOpened(.init(name: request.name, remotePort: port))
-        }
-        return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))")
-    }
-    /// Binds a public listener whose visitors become streams of this session.
-    private func listen(on port: Int, proxy: String) async throws {
-        let loop = self.channel.eventLoop
-        let listener = try await ServerBootstrap(group: loop, childGroup: loop)
-            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
-            .childChannelInitializer { visitor in self.bridge(visitor, proxy: proxy) }
-            .bind(host: self.environment.proxyBindHost, port: port).get()
-        let kept = try await loop.submit { () -> Bool in
-            guard self.channel.isActive else { return false }
-            self.listeners[proxy] = (port, listener)
-            return true
-        }.get()
-        if !kept {
-            try? await listener.close()
-            throw ControlProtocolError(description: "session closed")
-        }
-    }
-
     /// A visitor arrived: open a stream to the client, send the header, glue the two.
-    private func bridge(_ visitor: Channel, proxy: String) -> EventLoopFuture<Void> {
-        let visitorAddress = visitor.remoteAddress.map(describe) ?? "unknown"
-        let logger = self.logger
-        return self.mux.value.openStream { stream in
+    private static func bridge(
+        _ visitor: Channel, peer: PeerAddress, proxy: String, mux: NIOLoopBound<MuxSessionHandler>, logger: Logger
+    ) -> EventLoopFuture<Void> {
+        let visitorAddress = peer.address?.hostAndPort ?? "unknown"
+        return mux.value.openStream { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                 let header = try MessageFraming.encode(VisitorHeader(proxy: proxy, visitorAddress: visitorAddress), allocator: stream.allocator)
@@ -346,36 +284,6 @@ final class ServerSession: @unchecked Sendable {
             logger.info("visitor \(visitorAddress) for proxy \(proxy) turned away: \(error)")
             throw error
         }
-    }
-
-    private func listenerPort(_ proxy: String) async -> Int? {
-        try? await self.channel.eventLoop.submit { self.listeners[proxy]?.port }.get()
-    }
-
-    /// Closes one proxy's listener and frees its port; returns the port.
-    private func closeListener(_ proxy: String) async -> Int? {
-        guard let entry = try? await self.channel.eventLoop.submit({ self.listeners.removeValue(forKey: proxy) }).get() else { return nil }
-        try? await entry.channel.close()
-        await self.environment.registry.release(entry.port)
-        return entry.port
-    }
-
-    /// "closed port 6000" or "closed ports 6000, 6001".
-    private static func closedPorts(_ ports: [Int]) -> String {
-        "closed port\(ports.count == 1 ? "" : "s") \(ports.map(String.init).joined(separator: ", "))"
-    }
-
-    /// Closes every listener of the session; returns their ports.
-    private func closeAllListeners() async -> [Int] {
-        let all = (try? await self.channel.eventLoop.submit { () -> [(port: Int, channel: Channel)] in
-            defer { self.listeners.removeAll() }
-            return Array(self.listeners.values)
-        }.get()) ?? []
-        for entry in all {
-            try? await entry.channel.close()
-            await self.environment.registry.release(entry.port)
-        }
-        return all.map(\.port).sorted()
     }
 
     // MARK: - Liveness and shutdown
@@ -398,7 +306,7 @@ final class ServerSession: @unchecked Sendable {
     /// FIN and the session closes once the last visitor stream is done.
     func shutdown() async {
         self.monitor.note(SessionEnded(description: "server stopping"), on: self.channel.eventLoop)
-        _ = await self.closeAllListeners()
+        _ = await self.ports.closeAll()
         try? await self.channel.eventLoop.submit { self.drain(control: .finish) }.get()
     }
 
@@ -409,8 +317,8 @@ final class ServerSession: @unchecked Sendable {
         self.monitor.note(SessionEnded(description: "client went away"), on: self.channel.eventLoop)
         self.drain(control: .reset)
         Task {
-            let closed = await self.closeAllListeners()
-            let ports = closed.isEmpty ? "" : "\(Self.closedPorts(closed)); "
+            let closed = await self.ports.closeAll()
+            let ports = closed.isEmpty ? "" : "\(PublicPorts.closedPorts(closed)); "
             self.environment.logger.info("client \(self.peer) is going away: \(ports)open visitors finish")
         }
     }
@@ -437,46 +345,5 @@ final class ServerSession: @unchecked Sendable {
     private func failProtocol(_ violation: ControlViolation) {
         let mux = self.mux
         self.channel.eventLoop.execute { mux.value.fail(violation) }
-    }
-}
-
-/// Sits after the mux on a session's channel and remembers why the session ended.
-final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
-    typealias InboundIn = Never
-    private var lastError: Error?
-    /// Called on the event loop when the peer sends GoAway.
-    var onGoAway: (() -> Void)?
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .goAwayReceived = event as? MuxSessionHandler.Event { self.onGoAway?() }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
-        self.lastError = error
-    }
-
-    func note(_ error: Error, on loop: EventLoop) {
-        loop.execute { if self.lastError == nil { self.lastError = error } }
-    }
-
-    /// Why the session ended, in words.
-    func cause(on loop: EventLoop) async -> String {
-        (try? await loop.submit { self.lastError.map(Self.explain) ?? "connection closed by the peer" }.get())
-            ?? "connection closed by the peer"
-    }
-
-    private static func explain(_ error: Error) -> String {
-        guard let mux = error as? MuxError else {
-            if let channelError = error as? ChannelError, channelError == .ioOnClosedChannel || channelError == .eof {
-                return "connection closed by the peer"
-            }
-            return ErrorText.explain(error)
-        }
-        switch mux.code {
-        case .sessionClosed: return "connection closed by the peer"
-        case .keepAliveTimeout: return "\(mux)"
-        default: return mux.isSessionError ? "protocol error: \(mux)" : "\(mux)"
-        }
     }
 }

@@ -9,8 +9,8 @@ import Darwin
 
 /// Short, user-facing words for the errors NIO reports ("connection refused", not
 /// "connect(descriptor:addr:size:): Connection refused (errno: 111)").
-enum ErrorText {
-    static func explain(_ error: Error) -> String {
+public enum ErrorText {
+    public static func explain(_ error: Error) -> String {
         switch error {
         case let error as NIOConnectionError:
             if let first = error.connectionErrors.first { return Self.explain(first.error) }

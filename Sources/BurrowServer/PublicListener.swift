@@ -1,0 +1,36 @@
+import BurrowTransport
+import NIOCore
+
+/// Where one proxy's visitors arrive on the server: bound when the proxy opens, closed when it
+/// closes or its session ends. TCP today; UDP and WebSocket visitors are further kinds of it.
+protocol PublicListener: Sendable {
+    /// What the listener holds in the registry: its protocol and port.
+    var key: SessionRegistry.PortKey { get }
+    func close() async
+}
+
+/// A TCP public port: every accepted connection is handed to `onVisitor`, which bridges it to
+/// a stream of the session. The connection reads nothing until that future succeeds, so no
+/// visitor byte arrives before the bridge is in place.
+struct TCPPublicListener: PublicListener {
+    let key: SessionRegistry.PortKey
+    private let channel: Channel
+
+    static func bind(
+        host: String, port: Int, on loop: EventLoop,
+        onVisitor: @escaping @Sendable (Channel, PeerAddress) -> EventLoopFuture<Void>
+    ) async throws -> TCPPublicListener {
+        let channel = try await TransportListener.bind(
+            host: host, port: port, transport: ListenerTransport(), group: loop, upgradeTimeout: .seconds(10),
+            halfClosure: true,
+            admit: { _ in () },
+            onStream: { visitor, peer, _ in onVisitor(visitor, peer) },
+            onNote: { _, _ in }
+        )
+        return TCPPublicListener(key: .init(.tcp, port), channel: channel)
+    }
+
+    func close() async {
+        try? await self.channel.close()
+    }
+}

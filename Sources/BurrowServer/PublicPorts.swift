@@ -1,0 +1,120 @@
+import BurrowConfig
+import BurrowCore
+import BurrowProtocol
+import BurrowTransport
+import Logging
+import NIOCore
+
+/// One session's proxies on the server: the public ports it holds, opened on the client's
+/// request within its token's rule, closed on request or when the session ends. The control
+/// conversation asks; this decides and keeps the listeners.
+actor PublicPorts {
+    /// Bridges a visitor of `proxy` to a stream of the session.
+    typealias Bridge = @Sendable (_ visitor: Channel, _ peer: PeerAddress, _ proxy: String) -> EventLoopFuture<Void>
+
+    private let environment: ServerEnvironment
+    /// The session's event loop: its public listeners and their visitors run there.
+    private let loop: EventLoop
+    private let bridge: Bridge
+    private var listeners: [String: PublicListener] = [:]
+    /// The session ended: a listener bound after this is closed at once.
+    private var closed = false
+
+    init(environment: ServerEnvironment, loop: EventLoop, bridge: @escaping Bridge) {
+        self.environment = environment
+        self.loop = loop
+        self.bridge = bridge
+    }
+
+    func port(of proxy: String) -> Int? {
+        self.listeners[proxy]?.key.port
+    }
+
+    /// Opens a proxy's public port, or says why not.
+    func open(_ request: ControlMessage.OpenProxy, client: String, rule: ServerConfig.TokenRule, logger: Logger) async -> ControlMessage {
+        let reject = { (code: ControlMessage.ProxyRejected.Code, reason: String) -> ControlMessage in
+            logger.warning("proxy \(request.name) of client \(client) rejected: \(reason)")
+            return .proxyRejected(.init(name: request.name, code: code, reason: reason))
+        }
+        guard Name.isValid(request.name) else {
+            return reject(.unsupportedType, "a proxy name must be \(Name.rule)")
+        }
+        guard request.type == ProxyType.tcp.rawValue else {
+            return reject(.unsupportedType, "proxy type \(String(reflecting: String(request.type.prefix(20)))) is not supported by this server")
+        }
+        guard self.listeners[request.name] == nil else {
+            return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
+        }
+        let owner = SessionRegistry.Owner(client: client, proxy: request.name)
+        let host = self.environment.proxyBindHost
+        if let port = request.remotePort {
+            guard rule.ports.contains(port) else {
+                return reject(.notAllowed, "port \(port) is not allowed for token \(rule.name) (allowed: \(rule.ports))")
+            }
+            let key = SessionRegistry.PortKey(.tcp, port)
+            if let current = await self.environment.registry.reserve(key, for: owner) {
+                return reject(.portInUse, "port \(port) is in use by \(current)")
+            }
+            do {
+                try await self.listen(on: key, proxy: request.name)
+            } catch {
+                await self.environment.registry.release(key)
+                return reject(.bindFailed, "cannot listen on port \(port): \(ErrorText.explain(error))")
+            }
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)")
+            return .proxyOpened(.init(name: request.name, remotePort: port))
+        }
+        // No port asked for: the first of the token's ports that is free here.
+        for port in rule.ports.ports {
+            let key = SessionRegistry.PortKey(.tcp, port)
+            guard await self.environment.registry.reserve(key, for: owner) == nil else { continue }
+            do {
+                try await self.listen(on: key, proxy: request.name)
+            } catch {
+                await self.environment.registry.release(key)
+                continue
+            }
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port) (picked by the server)")
+            return .proxyOpened(.init(name: request.name, remotePort: port))
+        }
+        return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))")
+    }
+
+    /// Binds a public listener whose visitors become streams of the session.
+    private func listen(on key: SessionRegistry.PortKey, proxy: String) async throws {
+        let bridge = self.bridge
+        let listener = try await TCPPublicListener.bind(host: self.environment.proxyBindHost, port: key.port, on: self.loop) { visitor, peer in
+            bridge(visitor, peer, proxy)
+        }
+        guard !self.closed else {
+            await listener.close()
+            throw ControlProtocolError(description: "session closed")
+        }
+        self.listeners[proxy] = listener
+    }
+
+    /// Closes one proxy's listener and frees its port; returns the port.
+    func close(_ proxy: String) async -> Int? {
+        guard let listener = self.listeners.removeValue(forKey: proxy) else { return nil }
+        await listener.close()
+        await self.environment.registry.release(listener.key)
+        return listener.key.port
+    }
+
+    /// Closes every listener, for good; returns their ports.
+    func closeAll() async -> [Int] {
+        self.closed = true
+        let all = self.listeners.values
+        self.listeners.removeAll()
+        for listener in all {
+            await listener.close()
+            await self.environment.registry.release(listener.key)
+        }
+        return all.map(\.key.port).sorted()
+    }
+
+    /// "closed port 6000" or "closed ports 6000, 6001".
+    static func closedPorts(_ ports: [Int]) -> String {
+        "closed port\(ports.count == 1 ? "" : "s") \(ports.map(String.init).joined(separator: ", "))"
+    }
+}

@@ -1,0 +1,132 @@
+import BurrowConfig
+import BurrowCore
+import BurrowMux
+import BurrowTransport
+import Logging
+import NIOCore
+import NIOConcurrencyHelpers
+
+/// `burrow server`: accepts client connections on the tunnel port (and the `[websocket]`
+/// listener) and runs a `ServerSession` for each.
+public final class TunnelServer: Sendable {
+    private let environment: ServerEnvironment
+    private let group: EventLoopGroup
+    private let pendingLogins: PendingLogins
+    private let listeners = NIOLockedValueBox<[Channel]>([])
+    /// Live sessions and the tasks running their control conversations.
+    private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
+    private let stopping = NIOLockedValueBox(false)
+    private let boundWebSocket = NIOLockedValueBox<SocketAddress?>(nil)
+
+    /// Where the `[websocket]` listener listens, once started (useful with port 0).
+    public var webSocketAddress: SocketAddress? { self.boundWebSocket.withLockedValue { $0 } }
+
+    public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
+        self.group = group
+        // Registered now, so that the first SIGUSR1 lists every count, zeros included.
+        _ = (ServerSession.live, MuxSessionHandler.live, MuxSessionHandler.liveStreams)
+        self.pendingLogins = PendingLogins(
+            total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger
+        )
+        self.environment = ServerEnvironment(
+            configuration: configuration, registry: SessionRegistry(), logger: logger,
+            proxyBindHost: configuration.proxyBindHost ?? configuration.bind.host
+        )
+    }
+
+    /// Starts listening for clients (and, with `[websocket]`, for WebSocket clients); returns
+    /// the tunnel port's bound address (useful with port 0).
+    @discardableResult
+    public func start() async throws -> SocketAddress {
+        let configuration = self.environment.configuration
+        let tls = try configuration.tls.map { try TLSServerIdentity(certificateFile: $0.certificate, keyFile: $0.key) }
+        let address = try await self.listen(on: configuration.bind, transport: ListenerTransport(tls: tls))
+        if let webSocket = configuration.webSocket {
+            let transport = ListenerTransport(tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
+            let bound = try await self.listen(on: webSocket.bind, transport: transport)
+            self.boundWebSocket.withLockedValue { $0 = bound }
+        }
+        return address
+    }
+
+    /// Binds one listener. Every connection gets the same session once its transport delivers
+    /// a byte stream: at once on TCP, with TLS underneath, after the HTTP upgrade on WebSocket.
+    private func listen(on endpoint: Endpoint, transport: ListenerTransport) async throws -> SocketAddress {
+        let environment = self.environment
+        let logger = environment.logger
+        let timeout = TimeAmount(environment.configuration.handshakeTimeout)
+        let pendingLogins = self.pendingLogins
+        let listenerName = transport.webSocketPath == nil ? "tunnel port" : "WebSocket listener"
+        let channel: Channel
+        do {
+            channel = try await TransportListener.bind(
+                host: endpoint.host, port: endpoint.port, transport: transport, group: self.group, upgradeTimeout: timeout,
+                // A connection over the cap of those not logged in is closed at once.
+                admit: { pendingLogins.admit($0, listener: listenerName) },
+                onStream: { stream, peer, ticket in
+                    stream.eventLoop.makeCompletedFuture {
+                        let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger, peer: peer) { context in
+                            let session = try ServerSession.install(on: context.channel, environment: environment, peer: peer, pendingLogin: ticket)
+                            self.track(session)
+                        }
+                        try stream.pipeline.syncOperations.addHandler(handshake)
+                    }
+                },
+                onNote: { peer, note in logger.info("\(listenerName), \(peer): \(note)") }
+            )
+        } catch {
+            let listener = transport.webSocketPath == nil ? "the tunnel port" : "the [websocket] listener"
+            throw ListenFailure(description: "cannot listen on \(endpoint) for \(listener): \(ErrorText.explain(error))")
+        }
+        self.listeners.withLockedValue { $0.append(channel) }
+        let address = channel.localAddress!
+        let tokens = environment.configuration.tokens.count
+        if let path = transport.webSocketPath {
+            logger.info("listening for WebSocket clients on \(address.hostAndPort) at \(path) over \(transport.scheme)")
+        } else {
+            logger.info("listening for clients on \(address.hostAndPort) over \(transport.scheme) (\(tokens) token\(tokens == 1 ? "" : "s"))")
+        }
+        return address
+    }
+
+    private func track(_ session: ServerSession) {
+        let id = ObjectIdentifier(session)
+        self.sessions.withLockedValue { sessions in
+            let task = Task {
+                await session.run()
+                self.sessions.withLockedValue { $0[id] = nil }
+            }
+            sessions[id] = (session, task)
+        }
+    }
+
+    /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to
+    /// `grace`) for open streams to finish before closing what is left.
+    public func stop(grace: Duration = .seconds(5)) async {
+        let alreadyStopping = self.stopping.withLockedValue { stopping in
+            defer { stopping = true }
+            return stopping
+        }
+        guard !alreadyStopping else { return }
+        for listener in self.listeners.withLockedValue({ $0 }) { try? await listener.close() }
+        let sessions = self.sessions.withLockedValue { Array($0.values) }
+        for (session, _) in sessions { await session.shutdown() }
+        let deadline = ContinuousClock.now + grace
+        for (session, task) in sessions {
+            let loop = session.channel.eventLoop
+            let timer = loop.scheduleTask(deadline: .now() + TimeAmount(max(.zero, deadline - .now))) {
+                session.channel.close(promise: nil)
+            }
+            try? await session.channel.closeFuture.get()
+            timer.cancel()
+            // Its last log line (the disconnect) comes before ours.
+            await task.value
+        }
+        self.environment.logger.info("server stopped")
+    }
+}
+
+/// A listener that could not be opened, with the endpoint and the cause.
+struct ListenFailure: Error, CustomStringConvertible {
+    let description: String
+}

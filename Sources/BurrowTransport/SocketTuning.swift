@@ -1,0 +1,20 @@
+import NIOCore
+import NIOPosix
+
+/// Socket settings shared by every connection that carries tunnel bytes.
+public enum SocketTuning {
+    /// Reads grow up to 256 KiB when a connection is busy (NIO's default stops at 64 KiB), so
+    /// a bulk transfer costs fewer syscalls and frames; an idle connection still reads small.
+    public static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
+}
+
+extension ClientBootstrap {
+    /// Connects to `host:port`; an IP literal skips name resolution, which NIO runs on a thread
+    /// pool (a hop and a syscall per connection).
+    public func connect(hostOrAddress host: String, port: Int) -> EventLoopFuture<Channel> {
+        if let address = try? SocketAddress(ipAddress: host, port: port) {
+            return self.connect(to: address)
+        }
+        return self.connect(host: host, port: port)
+    }
+}
