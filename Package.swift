@@ -205,6 +205,19 @@ let package = Package(
             name: "BurrowClientTests",
             dependencies: ["BurrowClient", "BurrowCore"]
         ),
+        // Server and client in this process on loopback: their events and state, no logs.
+        .testTarget(
+            name: "BurrowEndToEndTests",
+            dependencies: [
+                "BurrowServer",
+                "BurrowClient",
+                "BurrowConfig",
+                "BurrowTestSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
         // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.
         .testTarget(
             name: "BurrowTunnelTests",

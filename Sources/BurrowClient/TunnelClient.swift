@@ -17,7 +17,18 @@ public final class TunnelClient: Sendable {
         case loggedIn(sessionID: String)
         case proxyOpened(name: String, remotePort: Int)
         case proxyRejected(name: String, reason: String)
+        /// The server closed a proxy's public port (asked to, or on its own).
+        case proxyClosed(name: String)
         case disconnected(cause: String)
+    }
+
+    /// One proxy as it stands now.
+    public struct ProxyStatus: Sendable, Equatable {
+        public var name: String
+        /// The public port, while the server publishes it.
+        public var remotePort: Int?
+        /// Why the server refused it, when it did.
+        public var refusal: String?
     }
 
     /// Why `run()` gave up.
@@ -30,15 +41,20 @@ public final class TunnelClient: Sendable {
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
     private let state = NIOLockedValueBox(State())
+    /// The proxies now: the config's, and what commands added or removed since.
+    private let proxies: ProxyTable
 
     private struct State {
         var stopped = false
         var channel: Channel?
         var wakeUp: EventLoopPromise<Void>?
+        /// The current session's control conversation takes requests here.
+        var requests: AsyncStream<ControlMessage>.Continuation?
     }
 
     public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
         self.configuration = configuration
+        self.proxies = ProxyTable(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
         self.group = group
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
         _ = (MuxSessionHandler.live, MuxSessionHandler.liveStreams)
@@ -85,6 +101,38 @@ public final class TunnelClient: Sendable {
 
     private var isStopped: Bool { self.state.withLockedValue { $0.stopped } }
 
+    // MARK: - Commands
+
+    /// Publishes one more proxy: asked for at once when a session is up, and by every session
+    /// after. A name already in use is left as it is.
+    public func open(_ proxy: ClientConfig.Proxy) {
+        self.proxies.add(proxy)
+        self.request(Self.request(proxy))
+    }
+
+    /// Withdraws a proxy: the server closes its port; visitors already through finish.
+    public func close(proxyNamed name: String) {
+        guard self.proxies.remove(name) else { return }
+        self.request(.closeProxy(.init(name: name)))
+    }
+
+    /// The proxies and what the server said of each in the current session.
+    public var status: [ProxyStatus] {
+        self.proxies.all.map { entry in
+            switch entry.state {
+            case .published(let port): ProxyStatus(name: entry.proxy.name, remotePort: port)
+            case .rejected(let reason), .retrying(let reason): ProxyStatus(name: entry.proxy.name, refusal: reason)
+            case .requested: ProxyStatus(name: entry.proxy.name)
+            }
+        }
+    }
+
+    /// Hands a request to the current session, if there is one (a session that starts later
+    /// asks for every proxy in the table anyway).
+    private func request(_ message: ControlMessage) {
+        _ = self.state.withLockedValue { $0.requests }?.yield(message)
+    }
+
     /// Waits `delay`, or less if stopped meanwhile.
     private func sleep(_ delay: Duration) async {
         let loop = self.group.any()
@@ -105,7 +153,7 @@ public final class TunnelClient: Sendable {
     private func runSession() async throws {
         let configuration = self.configuration
         let logger = self.logger
-        let services = LocalServices(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
+        let proxies = self.proxies
         let muxConfiguration = MuxConfiguration.session(role: .dialer, heartbeat: configuration.heartbeatInterval)
 
         let loop = self.group.any()
@@ -119,7 +167,7 @@ public final class TunnelClient: Sendable {
         let connecting = dialer.connect(on: loop, timeout: handshakeTimeout, onStream: { channel in
             let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    try VisitorStreamHandler.install(on: stream, services: services, logger: logger)
+                    try VisitorStreamHandler.install(on: stream, proxies: proxies, logger: logger)
                 }
             }
             muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
@@ -247,50 +295,67 @@ public final class TunnelClient: Sendable {
         }
     }
 
-    /// Asks for every proxy, then answers the server until the session ends. Answers are
-    /// matched by proxy name, in whatever order they come. A proxy refused for a reason that
-    /// may pass (its port busy) is asked for again on its own backoff while the session lives;
-    /// the retries end with the session.
+    /// Asks for every proxy, then runs the control conversation until the session ends: the
+    /// server's messages, and the requests of commands (`open`, `close`). Answers are matched by
+    /// proxy name, in whatever order they come. A proxy refused for a reason that may pass (its
+    /// port busy) is asked for again on its own backoff while the session lives; the retries
+    /// and the requests end with the session.
     private func serveProxies(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
         let configuration = self.configuration
-        let proxies = Dictionary(configuration.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
-        let request = { (proxy: ClientConfig.Proxy) in
-            ControlMessage.openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
+        let (requests, continuation) = AsyncStream.makeStream(of: ControlMessage.self)
+        self.proxies.resetStates()
+        self.state.withLockedValue { $0.requests = continuation }
+        defer {
+            self.state.withLockedValue { $0.requests = nil }
+            continuation.finish()
         }
-        for proxy in configuration.proxies { try await outbound.write(request(proxy)) }
+        for entry in self.proxies.all { try await outbound.write(Self.request(entry.proxy)) }
         var backoffs: [String: Backoff] = [:]
-        try await withThrowingTaskGroup(of: Void.self) { retries in
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                for await request in requests { try await outbound.write(request) }
+            }
             while let message = try await messages.next(from: "the server", .server, logger: self.logger) {
                 switch message {
                 case .proxyOpened(let opened):
                     backoffs[opened.name] = nil
-                    let local = proxies[opened.name]?.local.description ?? "?"
-                    self.logger.info("proxy \(opened.name): \(local) is published on server port \(opened.remotePort)")
+                    guard let entry = self.proxies.entry(opened.name) else { continue }
+                    self.proxies.setState(.published(remotePort: opened.remotePort), of: opened.name)
+                    self.logger.info("proxy \(opened.name): \(entry.proxy.local) is published on server port \(opened.remotePort)")
                     self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
                 case .proxyRejected(let rejected):
                     self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
-                    guard rejected.code.isRetryable, let proxy = proxies[rejected.name] else {
+                    guard rejected.code.isRetryable, let entry = self.proxies.entry(rejected.name) else {
+                        self.proxies.setState(.rejected(reason: rejected.reason), of: rejected.name)
                         self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
                         continue
                     }
-                    var backoff = backoffs[proxy.name]
+                    self.proxies.setState(.retrying(reason: rejected.reason), of: rejected.name)
+                    var backoff = backoffs[rejected.name]
                         ?? Backoff(initial: configuration.reconnect.initialDelay, maximum: configuration.reconnect.maximumDelay)
                     let delay = backoff.nextDelay()
-                    backoffs[proxy.name] = backoff
+                    backoffs[rejected.name] = backoff
                     self.logger.warning("proxy \(rejected.name) rejected by the server: \(rejected.reason); asking again in \(delay.shortDescription)")
-                    let again = request(proxy)
-                    retries.addTask {
+                    let again = Self.request(entry.proxy)
+                    tasks.addTask {
                         try await Task.sleep(for: delay)
-                        try await outbound.write(again)
+                        continuation.yield(again)
                     }
                 case .proxyClosed(let closed):
+                    backoffs[closed.name] = nil
+                    self.proxies.setState(.requested, of: closed.name)
                     self.logger.info("proxy \(closed.name): closed on the server\(closed.remotePort.map { " (port \($0))" } ?? "")")
+                    self.onEvent(.proxyClosed(name: closed.name))
                 case let other:
                     throw ControlViolation(description: "the server sent \(other.type) after the login")
                 }
             }
-            retries.cancelAll()
+            tasks.cancelAll()
         }
+    }
+
+    private static func request(_ proxy: ClientConfig.Proxy) -> ControlMessage {
+        .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
     }
 }
 

@@ -15,23 +15,23 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
-    private let services: LocalServices
+    private let proxies: ProxyTable
     private let logger: Logger
     private var buffered = ByteBuffer()
     private var dialing = false
     /// The visitor finished sending before the service was connected: replayed after the glue.
     private var sawEOF = false
 
-    init(services: LocalServices, logger: Logger) {
-        self.services = services
+    init(proxies: ProxyTable, logger: Logger) {
+        self.proxies = proxies
         self.logger = logger
     }
 
     /// Sets up a visitor stream the server opened. Call on the stream's event loop.
-    static func install(on stream: Channel, services: LocalServices, logger: Logger) throws {
+    static func install(on stream: Channel, proxies: ProxyTable, logger: Logger) throws {
         try stream.syncOptions!.setOption(ChannelOptions.autoRead, value: false)
         try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        try stream.pipeline.syncOperations.addHandler(Self(services: services, logger: logger))
+        try stream.pipeline.syncOperations.addHandler(Self(proxies: proxies, logger: logger))
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -56,7 +56,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
     }
 
     private func dial(_ header: VisitorHeader, context: ChannelHandlerContext) {
-        guard let service = self.services[header.proxy] else {
+        guard let service = self.proxies.entry(header.proxy) else {
             self.logger.warning("proxy \(header.proxy): visitor \(header.visitorAddress) for a proxy this client does not publish: stream reset")
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
             return

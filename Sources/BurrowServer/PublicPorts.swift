@@ -101,6 +101,19 @@ actor PublicPorts {
         return listener.key.port
     }
 
+    /// Closes the listeners on ports outside `allowed` (a token's ports shrank); returns each
+    /// proxy and its port.
+    func closeAll(notIn allowed: PortSet) async -> [(proxy: String, port: Int)] {
+        var closed: [(proxy: String, port: Int)] = []
+        for (proxy, listener) in self.listeners.sorted(by: { $0.key < $1.key }) where !allowed.contains(listener.key.port) {
+            self.listeners[proxy] = nil
+            await listener.close()
+            await self.environment.registry.release(listener.key)
+            closed.append((proxy, listener.key.port))
+        }
+        return closed
+    }
+
     /// Closes every listener, for good; returns their ports.
     func closeAll() async -> [Int] {
         self.closed = true

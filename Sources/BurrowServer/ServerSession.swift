@@ -4,12 +4,15 @@ import BurrowMux
 import BurrowProtocol
 import BurrowTransport
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
 /// What every session of one server shares.
 struct ServerEnvironment: Sendable {
     let configuration: ServerConfig
+    /// The tokens now (the configuration's at start).
+    let tokens: TokenTable
     let registry: SessionRegistry
     let logger: Logger
     /// Where public ports listen.
@@ -36,6 +39,9 @@ final class ServerSession: @unchecked Sendable {
     /// logger of its own that names it too.
     private let logger: Logger
     private let ports: PublicPorts
+    /// Once logged in: the token's rule (updated by `recheck`) and where to tell the client of
+    /// what the server closes on its own.
+    private let conversation = NIOLockedValueBox<(rule: ServerConfig.TokenRule, client: String, outbound: ControlOutbound)?>(nil)
 
     /// The control stream once open. Event-loop confined.
     private var controlStream: Channel?
@@ -135,7 +141,8 @@ final class ServerSession: @unchecked Sendable {
                 }
                 registration = key
                 logger[metadataKey: "client"] = "\(key.client)"
-                try await self.serveRequests(&messages, outbound, client: key.client, rule: rule, logger: logger)
+                self.conversation.withLockedValue { $0 = (rule, key.client, outbound) }
+                try await self.serveRequests(&messages, outbound, client: key.client, logger: logger)
             }
         } catch let error as ControlViolation {
             self.failProtocol(error)
@@ -186,7 +193,7 @@ final class ServerSession: @unchecked Sendable {
             return try await self.refuse(outbound, .badRequest, "malformed login: \(problem)",
                                          log: "client \(self.peer) sent a malformed login (\(problem)): closed")
         }
-        let rule = self.environment.configuration.tokens.first { LoginProof.tokenHint($0.token.value) == login.tokenHint }
+        let rule = self.environment.tokens.rule { LoginProof.tokenHint($0.token.value) == login.tokenHint }
         guard let rule else {
             return try await self.refuse(outbound, .authenticationFailed, "authentication failed: unknown token",
                                          log: "authentication failed for client \(login.name) from \(self.peer): unknown token")
@@ -251,11 +258,13 @@ final class ServerSession: @unchecked Sendable {
     /// is skipped (a newer client must not lose its session to an older server); a malformed
     /// message, or one only a server sends, ends the session.
     private func serveRequests(
-        _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, rule: ServerConfig.TokenRule, logger: Logger
+        _ messages: inout ControlInbound, _ outbound: ControlOutbound, client: String, logger: Logger
     ) async throws {
         while let message = try await messages.next(from: "client \(client)", .client, logger: logger) {
             switch message {
             case .openProxy(let request):
+                // The rule as it is now: a token's ports may have changed since the login.
+                guard let rule = self.conversation.withLockedValue({ $0?.rule }) else { return }
                 try await outbound.write(await self.ports.open(request, client: client, rule: rule, logger: logger))
             case .closeProxy(let request):
                 let port = await self.ports.close(request.name)
@@ -283,6 +292,26 @@ final class ServerSession: @unchecked Sendable {
         }.map { _ in }.flatMapErrorThrowing { error in
             logger.info("visitor \(visitorAddress) for proxy \(proxy) turned away: \(error)")
             throw error
+        }
+    }
+
+    // MARK: - Commands
+
+    /// The server's tokens changed: a session whose token is gone, or has a new secret, ends;
+    /// one whose ports shrank loses the proxies on ports no longer allowed (the client hears
+    /// `proxyClosed` for each). A session that has not logged in is left alone: its login
+    /// reads the new table.
+    func recheck(_ tokens: TokenTable) async {
+        guard let (rule, client, outbound) = self.conversation.withLockedValue({ $0 }) else { return }
+        guard let updated = tokens.rule(where: { $0.name == rule.name }), updated.token == rule.token else {
+            self.logger.info("client \(client): token \(rule.name) was revoked: session closed")
+            self.end(cause: "token \(rule.name) revoked")
+            return
+        }
+        self.conversation.withLockedValue { $0?.rule = updated }
+        for (proxy, port) in await self.ports.closeAll(notIn: updated.ports) {
+            self.logger.info("proxy \(proxy) of client \(client): port \(port) is no longer allowed for token \(rule.name): closed")
+            try? await outbound.write(.proxyClosed(.init(name: proxy, remotePort: port)))
         }
     }
 

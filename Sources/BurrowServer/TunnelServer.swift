@@ -29,7 +29,7 @@ public final class TunnelServer: Sendable {
             total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger
         )
         self.environment = ServerEnvironment(
-            configuration: configuration, registry: SessionRegistry(), logger: logger,
+            configuration: configuration, tokens: TokenTable(configuration.tokens), registry: SessionRegistry(), logger: logger,
             proxyBindHost: configuration.proxyBindHost ?? configuration.bind.host
         )
     }
@@ -97,6 +97,16 @@ public final class TunnelServer: Sendable {
                 self.sessions.withLockedValue { $0[id] = nil }
             }
             sessions[id] = (session, task)
+        }
+    }
+
+    /// Replaces the tokens: the next login reads the new ones, and every session re-checks its
+    /// own (a revoked token ends its sessions; shrunk ports close the proxies outside them).
+    public func update(tokens: [ServerConfig.TokenRule]) async {
+        self.environment.tokens.replace(with: tokens)
+        let sessions = self.sessions.withLockedValue { $0.values.map(\.session) }
+        for session in sessions {
+            await session.recheck(self.environment.tokens)
         }
     }
 
