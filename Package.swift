@@ -195,6 +195,7 @@ let package = Package(
             name: "BurrowCoreTests",
             dependencies: [
                 "BurrowCore",
+                "BurrowTransport",
                 "BurrowProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -209,6 +210,7 @@ let package = Package(
         .testTarget(
             name: "BurrowEndToEndTests",
             dependencies: [
+                "BurrowTransport",
                 "BurrowServer",
                 "BurrowClient",
                 "BurrowConfig",

@@ -31,11 +31,6 @@ public final class TunnelClient: Sendable {
         public var refusal: String?
     }
 
-    /// Why `run()` gave up.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
-
     private let configuration: ClientConfig
     private let group: EventLoopGroup
     private let logger: Logger
@@ -62,7 +57,8 @@ public final class TunnelClient: Sendable {
         self.onEvent = onEvent
     }
 
-    /// Runs sessions until `stop()`; throws `Failure` when the server refuses the login.
+    /// Runs sessions until `stop()`; throws a `BurrowError` (`authenticationFailed`) when the
+    /// server refuses the token, unless configured to keep trying.
     public func run() async throws {
         var backoff = Backoff(initial: self.configuration.reconnect.initialDelay, maximum: self.configuration.reconnect.maximumDelay)
         let server = self.configuration.server
@@ -72,9 +68,11 @@ public final class TunnelClient: Sendable {
             do {
                 try await self.runSession()
                 cause = "session closed"
-            } catch let error as LoginRefused where error.isFatal && !self.configuration.reconnect.retryOnAuthenticationFailure {
-                self.logger.error("authentication failed at \(server): \(error.message)")
-                throw Failure(description: "authentication failed at \(server): \(error.message)")
+            } catch let error as BurrowError where error.code == .authenticationFailed && !self.configuration.reconnect.retryOnAuthenticationFailure {
+                self.logger.error("authentication failed at \(server): \(error.detail)")
+                throw BurrowError(.authenticationFailed, "authentication failed at \(server): \(error.detail)")
+            } catch let error as BurrowError where error.code == .authenticationFailed || error.code == .loginRefused {
+                cause = "login refused: \(error.detail)"
             } catch {
                 cause = ErrorText.explain(error)
             }
@@ -197,7 +195,7 @@ public final class TunnelClient: Sendable {
         let timeoutText = "no login answer from the server within \(configuration.handshakeTimeout.shortDescription)"
         let timer = loop.scheduleTask(in: handshakeTimeout) {
             timedOut.withLockedValue { $0 = true }
-            ready.fail(SessionEnded(description: timeoutText))
+            ready.fail(BurrowError(.sessionEnded, timeoutText))
             channel.close(promise: nil)
         }
         defer { timer.cancel() }
@@ -223,21 +221,21 @@ public final class TunnelClient: Sendable {
                 timer.cancel()
                 try await self.serveProxies(&messages, outbound)
             }
-        } catch let error as LoginRefused {
+        } catch let error as BurrowError where error.code == .authenticationFailed || error.code == .loginRefused {
             throw error
-        } catch let error as ControlViolation {
+        } catch let error as BurrowError where error.code == .protocolViolation {
             throw await self.failProtocol(error, mux: boundMux)
         } catch let error as MessageFraming.Error {
-            throw await self.failProtocol(ControlViolation(description: "control stream from the server: \(error)"), mux: boundMux)
+            throw await self.failProtocol(BurrowError(.protocolViolation, "control stream from the server: \(error)"), mux: boundMux)
         } catch {
-            if timedOut.withLockedValue({ $0 }) { throw SessionEnded(description: timeoutText) }
-            throw SessionEnded(description: await monitor.cause(on: loop))
+            if timedOut.withLockedValue({ $0 }) { throw BurrowError(.sessionEnded, timeoutText) }
+            throw BurrowError(.sessionEnded, await monitor.cause(on: loop))
         }
         // The server ended the control stream: it is going away. Visitors in flight finish
         // first; the server closes the session when they are done.
         self.logger.info("server \(configuration.server) is going away; letting open visitors finish")
         try? await channel.closeFuture.get()
-        throw SessionEnded(description: "server went away")
+        throw BurrowError(.sessionEnded, "server went away")
     }
 
     /// Where the session goes, and how: the transport options of `server =`, `[tls]` and
@@ -257,19 +255,19 @@ public final class TunnelClient: Sendable {
 
     /// The server broke the control protocol: GoAway(protocol error) tells it, and the error
     /// names the cause for the reconnect line.
-    private func failProtocol(_ violation: ControlViolation, mux: NIOLoopBound<MuxSessionHandler>) async -> Error {
+    private func failProtocol(_ violation: BurrowError, mux: NIOLoopBound<MuxSessionHandler>) async -> Error {
         self.logger.error("\(violation): closing the session")
         try? await mux.eventLoop.submit { mux.value.fail(violation) }.get()
-        return SessionEnded(description: "protocol error: \(violation)")
+        return BurrowError(.sessionEnded, "protocol error: \(violation)")
     }
 
     private func login(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
         let configuration = self.configuration
         guard case .success(.challenge(let challenge)) = try await messages.next(expecting: "the server's challenge") else {
-            throw ControlViolation(description: "the server did not start with a challenge")
+            throw BurrowError(.protocolViolation, "the server did not start with a challenge")
         }
         guard let serverNonce = Base64.decode(challenge.nonce), serverNonce.count == LoginProof.nonceLength else {
-            throw ControlViolation(description: "the server's challenge nonce is not \(LoginProof.nonceLength) bytes in base64")
+            throw BurrowError(.protocolViolation, "the server's challenge nonce is not \(LoginProof.nonceLength) bytes in base64")
         }
         let token = configuration.token.value
         let clientNonce = LoginProof.makeNonce()
@@ -282,16 +280,17 @@ public final class TunnelClient: Sendable {
         case .success(.loginOK(let ok)):
             let expected = LoginProof.serverProof(token: token, serverNonce: serverNonce, clientNonce: clientNonce, name: configuration.name)
             guard let serverProof = Base64.decode(ok.serverProof), LoginProof.matches(serverProof, expected: expected) else {
-                throw LoginRefused(message: "the server could not prove it knows the token (is this the right server?)", isFatal: true)
+                throw BurrowError(.authenticationFailed, "the server could not prove it knows the token (is this the right server?)")
             }
             self.logger.info("logged in to \(configuration.server) as \(configuration.name) (server \(challenge.serverVersion))")
             self.onEvent(.loggedIn(sessionID: ok.sessionID))
         case .success(.loginError(let error)):
-            throw LoginRefused(message: error.message, isFatal: error.code == .authenticationFailed || error.code == .unsupportedVersion)
+            let fatal = error.code == .authenticationFailed || error.code == .unsupportedVersion
+            throw BurrowError(fatal ? .authenticationFailed : .loginRefused, error.message)
         case .success(let other):
-            throw ControlViolation(description: "the server answered the login with \(other.type)")
+            throw BurrowError(.protocolViolation, "the server answered the login with \(other.type)")
         case .failure(let error):
-            throw ControlViolation(description: "malformed login answer from the server: \(error)")
+            throw BurrowError(.protocolViolation, "malformed login answer from the server: \(error)")
         }
     }
 
@@ -347,7 +346,7 @@ public final class TunnelClient: Sendable {
                     self.logger.info("proxy \(closed.name): closed on the server\(closed.remotePort.map { " (port \($0))" } ?? "")")
                     self.onEvent(.proxyClosed(name: closed.name))
                 case let other:
-                    throw ControlViolation(description: "the server sent \(other.type) after the login")
+                    throw BurrowError(.protocolViolation, "the server sent \(other.type) after the login")
                 }
             }
             tasks.cancelAll()
@@ -357,12 +356,5 @@ public final class TunnelClient: Sendable {
     private static func request(_ proxy: ClientConfig.Proxy) -> ControlMessage {
         .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
     }
-}
-
-/// The server refused the login; `isFatal` when retrying cannot help (a wrong token).
-struct LoginRefused: Error, CustomStringConvertible {
-    let message: String
-    let isFatal: Bool
-    var description: String { "login refused: \(self.message)" }
 }
 

@@ -1,4 +1,5 @@
 import BurrowProtocol
+import BurrowTransport
 import NIOCore
 
 /// The client's first handler: sends the preamble and checks the server's answer.
@@ -10,11 +11,6 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
     public typealias OutboundOut = ByteBuffer
-
-    /// Why a server was not accepted.
-    public struct Failure: Error, CustomStringConvertible {
-        public let description: String
-    }
 
     private let ready: EventLoopPromise<Void>
     private let onAccepted: (ChannelHandlerContext) throws -> Void
@@ -45,7 +41,7 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
 
     public func channelInactive(context: ChannelHandlerContext) {
         let answer = self.buffered.count == 0 ? "without a word" : "after \(self.buffered.count) unexpected bytes"
-        self.ready.fail(Failure(description: "server closed the connection \(answer) (not a Burrow server, or it refused us)"))
+        self.ready.fail(BurrowError(.handshakeFailed, "server closed the connection \(answer) (not a Burrow server, or it refused us)"))
         context.fireChannelInactive()
     }
 
@@ -69,7 +65,7 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
             context.handOver(self.buffered.takeRest())
             self.ready.succeed(())
         case .burrow(let version):
-            self.fail(context, Failure(description: "server speaks protocol version \(version), this client \(Preamble.version): upgrade the older side"))
+            self.fail(context, BurrowError(.handshakeFailed, "server speaks protocol version \(version), this client \(Preamble.version): upgrade the older side"))
         case .refusal:
             // The line is read only within its limit: a peer that never ends it cannot make
             // us hold (or rescan) more.
@@ -77,20 +73,20 @@ public final class ClientHandshakeHandler: ChannelInboundHandler, RemovableChann
             guard let newline = line.firstIndex(of: UInt8(ascii: "\n")) else {
                 guard line.count == Preamble.maximumRefusalLength else { return }
                 let start = String(decoding: line.prefix(80), as: UTF8.self)
-                self.fail(context, Failure(description: "server sent a refusal line longer than \(Preamble.maximumRefusalLength) bytes (\"\(start)...\"): not a Burrow server"))
+                self.fail(context, BurrowError(.handshakeFailed, "server sent a refusal line longer than \(Preamble.maximumRefusalLength) bytes (\"\(start)...\"): not a Burrow server"))
                 return
             }
             let reason = String(decoding: line[..<newline].dropFirst(Preamble.refusalPrefix.count + 1), as: UTF8.self)
-            self.fail(context, Failure(description: "server refused: \(reason)"))
+            self.fail(context, BurrowError(.handshakeFailed, "server refused: \(reason)"))
         case .http:
             let bytes = self.buffered.bytes
             let status = bytes.getString(at: bytes.readerIndex, length: min(bytes.readableBytes, 40))?
                 .split(separator: "\r\n").first.map(String.init) ?? "HTTP"
-            self.fail(context, Failure(description: "server answered with HTTP (\(status)): not a Burrow tunnel port"))
+            self.fail(context, BurrowError(.handshakeFailed, "server answered with HTTP (\(status)): not a Burrow tunnel port"))
         case .tls:
-            self.fail(context, Failure(description: "server answered with TLS: use tls:// in `server =`"))
+            self.fail(context, BurrowError(.handshakeFailed, "server answered with TLS: use tls:// in `server =`"))
         case .unknown:
-            self.fail(context, Failure(description: "server answered with unexpected bytes: not a Burrow tunnel port"))
+            self.fail(context, BurrowError(.handshakeFailed, "server answered with unexpected bytes: not a Burrow tunnel port"))
         }
     }
 

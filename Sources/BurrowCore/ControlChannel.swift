@@ -1,4 +1,5 @@
 import BurrowProtocol
+import BurrowTransport
 import Logging
 import NIOCore
 
@@ -24,39 +25,11 @@ extension ControlChannel {
     }
 }
 
-/// The control stream ended, or said something out of turn.
-public struct ControlProtocolError: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(description: String) {
-        self.description = description
-    }
-}
-
-/// The peer broke the control protocol (a malformed message, one out of its role): the session
-/// ends with GoAway(protocol error).
-public struct ControlViolation: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(description: String) {
-        self.description = description
-    }
-}
-
-/// A session ended; `description` says why.
-public struct SessionEnded: Error, CustomStringConvertible {
-    public let description: String
-
-    public init(description: String) {
-        self.description = description
-    }
-}
-
 extension ControlInbound {
     /// The next frame, or an error naming what was expected when the stream ends.
     public mutating func next(expecting what: String) async throws -> Result<ControlMessage, MessageFraming.Error> {
         guard let message = try await self.next() else {
-            throw ControlProtocolError(description: "control stream closed while waiting for \(what)")
+            throw BurrowError(.controlClosed, "control stream closed while waiting for \(what)")
         }
         return message
     }
@@ -66,18 +39,18 @@ extension ControlInbound {
     /// The next message after login from `peer` (a `sender`), or nil when the stream ends. A
     /// type this build does not know is skipped with a log line, so that a newer peer does not
     /// lose its session to an older one; a malformed message, or one the other role sends,
-    /// throws a `ControlViolation`.
+    /// throws a `BurrowError` (`protocolViolation`).
     public mutating func next(from peer: String, _ sender: ControlMessage.Sender, logger: Logger) async throws -> ControlMessage? {
         while let frame = try await self.next() {
             switch frame {
             case .success(let message) where message.sender == sender:
                 return message
             case .success(let message):
-                throw ControlViolation(description: "\(peer) sent \(message.type), which it may not send")
+                throw BurrowError(.protocolViolation, "\(peer) sent \(message.type), which it may not send")
             case .failure(let error) where error.code == .unknownType:
                 logger.warning("\(peer) sent a message this build does not know (\(error)): ignored")
             case .failure(let error):
-                throw ControlViolation(description: "malformed control message from \(peer): \(error)")
+                throw BurrowError(.protocolViolation, "malformed control message from \(peer): \(error)")
             }
         }
         return nil

@@ -79,7 +79,7 @@ public final class ServerHandshakeHandler: ChannelInboundHandler, RemovableChann
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard !self.done else { return context.fireErrorCaught(error) }
         self.done = true
-        if let error = error as? TransportError, error.code == .tlsHandshake {
+        if let error = error as? BurrowError, error.code == .tlsHandshake {
             self.logger.info("TLS handshake with \(self.peer) failed (\(error)): a plain tcp:// client on a TLS port?")
         } else {
             self.logger.info("connection from \(self.peer) failed before its preamble: \(ErrorText.explain(error))")

@@ -88,7 +88,7 @@ actor PublicPorts {
         }
         guard !self.closed else {
             await listener.close()
-            throw ControlProtocolError(description: "session closed")
+            throw BurrowError(.controlClosed, "session closed")
         }
         self.listeners[proxy] = listener
     }

@@ -58,7 +58,7 @@ final class ServerSession: @unchecked Sendable {
         // The client's first stream is the control stream; it never opens another.
         let mux = MuxSessionHandler(configuration: .session(role: .acceptor, heartbeat: environment.configuration.heartbeatInterval)) { stream in
             guard !controlTaken.value else {
-                return stream.eventLoop.makeFailedFuture(ControlProtocolError(description: "client opened a second stream"))
+                return stream.eventLoop.makeFailedFuture(BurrowError(.controlClosed, "client opened a second stream"))
             }
             controlTaken.value = true
             return stream.eventLoop.makeCompletedFuture {
@@ -72,7 +72,7 @@ final class ServerSession: @unchecked Sendable {
             mux: mux, control: controlPromise, monitor: monitor, pendingLogin: pendingLogin
         )
         channel.closeFuture.whenComplete { _ in
-            controlPromise.fail(ControlProtocolError(description: "connection closed before the control stream opened"))
+            controlPromise.fail(BurrowError(.controlClosed, "connection closed before the control stream opened"))
         }
         controlPromise.futureResult.whenSuccess { session.controlStream = $0.channel }
         monitor.onGoAway = { [weak session] in session?.clientIsGoingAway() }
@@ -120,7 +120,7 @@ final class ServerSession: @unchecked Sendable {
 
     /// Closes the session now, with `cause` as the reason its last log line gives.
     func end(cause: String) {
-        self.monitor.note(SessionEnded(description: cause), on: self.channel.eventLoop)
+        self.monitor.note(BurrowError(.sessionEnded, cause), on: self.channel.eventLoop)
         self.channel.close(promise: nil)
     }
 
@@ -144,10 +144,10 @@ final class ServerSession: @unchecked Sendable {
                 self.conversation.withLockedValue { $0 = (rule, key.client, outbound) }
                 try await self.serveRequests(&messages, outbound, client: key.client, logger: logger)
             }
-        } catch let error as ControlViolation {
+        } catch let error as BurrowError where error.code == .protocolViolation {
             self.failProtocol(error)
         } catch let error as MessageFraming.Error {
-            self.failProtocol(ControlViolation(description: "control stream from \(self.peer): \(error)"))
+            self.failProtocol(BurrowError(.protocolViolation, "control stream from \(self.peer): \(error)"))
         } catch {
             self.monitor.note(error, on: self.channel.eventLoop)
         }
@@ -229,22 +229,19 @@ final class ServerSession: @unchecked Sendable {
 
     /// The login's fields that must have a shape beyond their JSON type, decoded; or the first
     /// problem, naming the field.
-    static func check(_ login: ControlMessage.Login) -> Result<(clientNonce: [UInt8], proof: [UInt8]), LoginProblem> {
+    static func check(_ login: ControlMessage.Login) -> Result<(clientNonce: [UInt8], proof: [UInt8]), BurrowError> {
         guard Name.isValid(login.name) else {
-            return .failure(LoginProblem(description: "field 'body.name' must be \(Name.rule)"))
+            return .failure(BurrowError(.badLogin, "field 'body.name' must be \(Name.rule)"))
         }
         guard let nonce = Base64.decode(login.clientNonce), nonce.count == LoginProof.nonceLength else {
-            return .failure(LoginProblem(description: "field 'body.clientNonce' must be \(LoginProof.nonceLength) bytes in base64"))
+            return .failure(BurrowError(.badLogin, "field 'body.clientNonce' must be \(LoginProof.nonceLength) bytes in base64"))
         }
         guard let proof = Base64.decode(login.proof), proof.count == LoginProof.proofLength else {
-            return .failure(LoginProblem(description: "field 'body.proof' must be \(LoginProof.proofLength) bytes in base64"))
+            return .failure(BurrowError(.badLogin, "field 'body.proof' must be \(LoginProof.proofLength) bytes in base64"))
         }
         return .success((nonce, proof))
     }
 
-    struct LoginProblem: Error, CustomStringConvertible {
-        let description: String
-    }
 
     private func refuse(
         _ outbound: ControlOutbound, _ code: ControlMessage.LoginError.Code, _ message: String, log: String
@@ -271,7 +268,7 @@ final class ServerSession: @unchecked Sendable {
                 if let port { logger.info("proxy \(request.name) of client \(client): closed port \(port)") }
                 try await outbound.write(.proxyClosed(.init(name: request.name, remotePort: port)))
             case let other:
-                throw ControlViolation(description: "client \(client) sent \(other.type) after its login")
+                throw BurrowError(.protocolViolation, "client \(client) sent \(other.type) after its login")
             }
         }
     }
@@ -334,7 +331,7 @@ final class ServerSession: @unchecked Sendable {
     /// Ending the control stream too lets the session drain: the client answers with its own
     /// FIN and the session closes once the last visitor stream is done.
     func shutdown() async {
-        self.monitor.note(SessionEnded(description: "server stopping"), on: self.channel.eventLoop)
+        self.monitor.note(BurrowError(.sessionEnded, "server stopping"), on: self.channel.eventLoop)
         _ = await self.ports.closeAll()
         try? await self.channel.eventLoop.submit { self.drain(control: .finish) }.get()
     }
@@ -343,7 +340,7 @@ final class ServerSession: @unchecked Sendable {
     /// conversation ends (reset: nothing more will be said) and the session closes once the
     /// visitor streams are done. Runs on the event loop.
     private func clientIsGoingAway() {
-        self.monitor.note(SessionEnded(description: "client went away"), on: self.channel.eventLoop)
+        self.monitor.note(BurrowError(.sessionEnded, "client went away"), on: self.channel.eventLoop)
         self.drain(control: .reset)
         Task {
             let closed = await self.ports.closeAll()
@@ -371,7 +368,7 @@ final class ServerSession: @unchecked Sendable {
 
     /// The client broke the control protocol: GoAway(protocol error), and the cause in the
     /// session's last log line.
-    private func failProtocol(_ violation: ControlViolation) {
+    private func failProtocol(_ violation: BurrowError) {
         let mux = self.mux
         self.channel.eventLoop.execute { mux.value.fail(violation) }
     }

@@ -76,7 +76,7 @@ public final class TunnelServer: Sendable {
             )
         } catch {
             let listener = transport.webSocketPath == nil ? "the tunnel port" : "the [websocket] listener"
-            throw ListenFailure(description: "cannot listen on \(endpoint) for \(listener): \(ErrorText.explain(error))")
+            throw BurrowError(.listenFailed, "cannot listen on \(endpoint) for \(listener): \(ErrorText.explain(error))")
         }
         self.listeners.withLockedValue { $0.append(channel) }
         let address = channel.localAddress!
@@ -136,7 +136,3 @@ public final class TunnelServer: Sendable {
     }
 }
 
-/// A listener that could not be opened, with the endpoint and the cause.
-struct ListenFailure: Error, CustomStringConvertible {
-    let description: String
-}

@@ -14,13 +14,13 @@ public struct TLSServerIdentity: Sendable {
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
         } catch {
-            throw TransportError(.tlsSetup, "cannot load [tls] cert \(certificateFile): \(error)")
+            throw BurrowError(.tlsSetup, "cannot load [tls] cert \(certificateFile): \(error)")
         }
         let key: NIOSSLPrivateKey
         do {
             key = try NIOSSLPrivateKey(file: keyFile, format: .pem)
         } catch {
-            throw TransportError(.tlsSetup, "cannot load [tls] key \(keyFile): \(error)")
+            throw BurrowError(.tlsSetup, "cannot load [tls] key \(keyFile): \(error)")
         }
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)
@@ -102,16 +102,16 @@ public struct TLSClientTrust: Sendable {
     /// Why a TLS handshake failed, in a user's words: what was expected, what was presented,
     /// and the line of config that would trust it. `plainScheme` names what to use instead
     /// when the server does not speak TLS at all.
-    func explain(_ error: Error, seen: String?, inspected: String?, plainScheme: String) -> TransportError {
+    func explain(_ error: Error, seen: String?, inspected: String?, plainScheme: String) -> BurrowError {
         if let pinned = self.pinnedFingerprint, let seen {
-            return TransportError(.tlsHandshake, "TLS: the server presented certificate \(seen), expected the pinned sha256:\(pinned)")
+            return BurrowError(.tlsHandshake, "TLS: the server presented certificate \(seen), expected the pinned sha256:\(pinned)")
         }
         guard let presented = inspected ?? seen else {
-            return TransportError(.tlsHandshake,
+            return BurrowError(.tlsHandshake,
                 "TLS handshake failed (\(ErrorText.explain(error))): the server does not speak TLS here (use \(plainScheme) for a server without TLS)")
         }
         let trust = self.certificateAuthorityFile.map { "the CA in \($0)" } ?? "the system trust store"
-        return TransportError(.tlsHandshake,
+        return BurrowError(.tlsHandshake,
             "TLS: the server's certificate is not valid for \"\(self.serverName)\" under \(trust) (\(ErrorText.explain(error))); "
             + "it presented \(presented); to trust exactly that certificate, set [tls] fingerprint = \"\(presented)\"")
     }
@@ -127,20 +127,20 @@ public enum CertificateFingerprint {
     /// The fingerprint of the first certificate in a PEM file.
     public static func ofPEMFile(_ path: String) throws -> String {
         guard let first = try NIOSSLCertificate.fromPEMFile(path).first else {
-            throw TransportError(.tlsSetup, "\(path) holds no certificate")
+            throw BurrowError(.tlsSetup, "\(path) holds no certificate")
         }
         return Self.of(first)
     }
 }
 
-/// Turns a TLS failure on a server's connection into a `TransportError`, so that what reads the
+/// Turns a TLS failure on a server's connection into a `BurrowError`, so that what reads the
 /// byte stream learns of it without knowing NIOSSL.
 final class TLSErrorNaming: ChannelInboundHandler, Sendable {
     typealias InboundIn = NIOAny
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is NIOSSLError || error is BoringSSLError {
-            context.fireErrorCaught(TransportError(.tlsHandshake, "\(error)"))
+            context.fireErrorCaught(BurrowError(.tlsHandshake, "\(error)"))
         } else {
             context.fireErrorCaught(error)
         }

@@ -41,7 +41,7 @@ public enum TransportListener {
     /// the reader on its pipeline, on its event loop; no byte is read before its future
     /// succeeds (a visitor waits for its mux stream), and a failed one closes the connection. `onNote`
     /// reports, one line each, connections that ended before that (an HTTP request answered, a
-    /// failed TLS handshake); TLS failures after it reach the reader as a `TransportError`.
+    /// failed TLS handshake); TLS failures after it reach the reader as a `BurrowError`.
     public static func bind<Admission: Sendable>(
         host: String, port: Int, transport: ListenerTransport, group: EventLoopGroup, upgradeTimeout: TimeAmount,
         halfClosure: Bool = false,
@@ -93,7 +93,7 @@ public enum TransportListener {
             path: path, timeout: upgradeTimeout,
             onAnswer: onNote,
             onError: { error in
-                if secure, (error as? TransportError)?.code == .tlsHandshake {
+                if secure, (error as? BurrowError)?.code == .tlsHandshake {
                     onNote("TLS handshake failed (\(error)): a plain ws:// client on a wss:// listener?")
                 } else {
                     onNote("connection failed before its upgrade: \(ErrorText.explain(error))")

@@ -42,7 +42,7 @@ final class WebSocketUpgradeDialer: ChannelInboundHandler, RemovableChannelHandl
             // Enough of the body to quote its first line.
             if self.body.readableBytes < 256 { self.body.writeBuffer(&chunk) }
         case .end:
-            self.fail(context, TransportError(.upgradeRefused, self.refusal()))
+            self.fail(context, BurrowError(.upgradeRefused, self.refusal()))
         }
     }
 
@@ -50,15 +50,15 @@ final class WebSocketUpgradeDialer: ChannelInboundHandler, RemovableChannelHandl
         let message = self.response == nil
             ? "the server closed the connection without answering the WebSocket upgrade (a TLS endpoint that wants wss://, or not an HTTP server?)"
             : self.refusal()
-        self.fail(context, TransportError(.upgradeRefused, message))
+        self.fail(context, BurrowError(.upgradeRefused, message))
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
         if error is HTTPParserError {
-            self.fail(context, TransportError(.upgradeRefused, "the server answered the WebSocket upgrade with something that is not HTTP (\(error))"))
+            self.fail(context, BurrowError(.upgradeRefused, "the server answered the WebSocket upgrade with something that is not HTTP (\(error))"))
         } else if let error = error as? NIOHTTPClientUpgradeError, error == .upgraderDeniedUpgrade || error == .responseProtocolNotFound {
-            self.fail(context, TransportError(.upgradeRefused, "the server answered 101 but not with a valid WebSocket handshake (\(error))"))
+            self.fail(context, BurrowError(.upgradeRefused, "the server answered 101 but not with a valid WebSocket handshake (\(error))"))
         } else {
             self.fail(context, error)
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BurrowConfig
+import BurrowTransport
 import BurrowClient
 import BurrowMux
 import FoundationEssentials
@@ -34,7 +35,7 @@ struct ClientCommand: AsyncParsableCommand {
         }
         do {
             try await client.run()
-        } catch let failure as TunnelClient.Failure {
+        } catch let failure as BurrowError where failure.code == .authenticationFailed {
             Output.error("burrow client: \(failure)\n")
             throw ExitCode(2)
         }

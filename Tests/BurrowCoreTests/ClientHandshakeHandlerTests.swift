@@ -1,5 +1,6 @@
 @testable import BurrowCore
 import BurrowProtocol
+import BurrowTransport
 import NIOCore
 import NIOEmbedded
 import Testing
@@ -21,7 +22,7 @@ import Testing
 
     @Test func aRefusalLineIsReadToItsNewline() throws {
         let (outcome, _) = try self.answer([Array("BURROW! unsupp".utf8), Array("orted protocol version 9\n".utf8)])
-        #expect(throws: ClientHandshakeHandler.Failure.self) { try outcome?.get() }
+        #expect(throws: BurrowError.self) { try outcome?.get() }
         #expect("\(try #require(outcome).failureDescription)" == "server refused: unsupported protocol version 9")
     }
 

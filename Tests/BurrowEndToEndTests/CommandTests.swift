@@ -1,5 +1,6 @@
 import BurrowClient
 import BurrowConfig
+import BurrowTransport
 import Testing
 
 /// Sessions that take commands: what hot reload will drive, driven here directly.
@@ -46,7 +47,8 @@ import Testing
         await tunnel.server.update(tokens: [])
         #expect(await events.next { if case .disconnected = $0 { true } else { false } } != nil)
         // The next login finds no such token: the client gives up, as on a wrong token.
-        await #expect(throws: TunnelClient.Failure.self) { try await tunnel.run.value }
+        let failure = await #expect(throws: BurrowError.self) { try await tunnel.run.value }
+        #expect(failure?.code == .authenticationFailed)
         await tunnel.stop()
     }
 }
