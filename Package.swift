@@ -197,14 +197,24 @@ let package = Package(
                 "BurrowCore",
                 "BurrowTransport",
                 "BurrowProtocol",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        // The client's pure values: backoff.
+        // The client's pure values (backoff) and its visitor streams on EmbeddedChannel.
         .testTarget(
             name: "BurrowClientTests",
-            dependencies: ["BurrowClient", "BurrowCore"]
+            dependencies: [
+                "BurrowClient",
+                "BurrowCore",
+                "BurrowConfig",
+                "BurrowMux",
+                "BurrowProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
         ),
         // Server and client in this process on loopback: their events and state, no logs.
         .testTarget(

@@ -56,9 +56,13 @@ final class ProxyTable: Sendable {
         for proxy in proxies { self.add(proxy) }
     }
 
-    /// Adds (or replaces) a proxy, not yet asked for.
+    /// Adds a proxy, not yet asked for; a name already in the table keeps its entry.
     func add(_ proxy: ClientConfig.Proxy) {
-        let entry = Entry(proxy: proxy, dialer: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout), state: .requested)
+        self.add(proxy, dialer: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout))
+    }
+
+    func add(_ proxy: ClientConfig.Proxy, dialer: any LocalServiceDialer) {
+        let entry = Entry(proxy: proxy, dialer: dialer, state: .requested)
         self.entries.withLockedValue { entries in
             if entries[proxy.name] == nil { entries[proxy.name] = entry }
         }

@@ -1,0 +1,87 @@
+import BurrowTransport
+import NIOCore
+import NIOEmbedded
+import Testing
+
+/// GlueHandler on two EmbeddedChannels sharing a loop: bytes, endings and backpressure, without
+/// sockets (the loopback tests prove the same over real ones).
+@Suite struct GlueHandlerTests {
+    /// Counts the reads a channel asks of its transport.
+    final class ReadCounter: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = NIOAny
+        var reads = 0
+
+        func read(context: ChannelHandlerContext) {
+            self.reads += 1
+            context.read()
+        }
+    }
+
+    struct Pair {
+        let loop = EmbeddedEventLoop()
+        let visitor: EmbeddedChannel
+        let service: EmbeddedChannel
+        let visitorReads = ReadCounter()
+
+        init() throws {
+            self.visitor = EmbeddedChannel(loop: self.loop)
+            self.service = EmbeddedChannel(loop: self.loop)
+            try self.visitor.pipeline.syncOperations.addHandler(self.visitorReads)
+            let (a, b) = GlueHandler.matchedPair()
+            try self.visitor.pipeline.syncOperations.addHandler(a)
+            try self.service.pipeline.syncOperations.addHandler(b)
+            try self.visitor.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
+            try self.service.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
+        }
+    }
+
+    static func text(_ channel: EmbeddedChannel) throws -> String {
+        var text = ""
+        while let buffer = try channel.readOutbound(as: ByteBuffer.self) { text += String(buffer: buffer) }
+        return text
+    }
+
+    @Test func bytesCrossBothWays() throws {
+        let pair = try Pair()
+        try pair.visitor.writeInbound(ByteBuffer(string: "request"))
+        #expect(try Self.text(pair.service) == "request")
+        try pair.service.writeInbound(ByteBuffer(string: "answer"))
+        #expect(try Self.text(pair.visitor) == "answer")
+    }
+
+    @Test func anEndOfInputReachesThePartnerAfterTheBytesBeforeIt() throws {
+        let pair = try Pair()
+        try pair.visitor.writeInbound(ByteBuffer(string: "last words"))
+        pair.visitor.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
+        pair.loop.run()
+        #expect(try Self.text(pair.service) == "last words")
+        // An EmbeddedChannel cannot half-close: the partner's output closing closes it.
+        #expect(!pair.service.isActive)
+    }
+
+    @Test func readsWaitWhileThePartnerCannotTakeMore() throws {
+        let pair = try Pair()
+        let before = pair.visitorReads.reads
+        pair.service.isWritable = false
+        pair.service.pipeline.fireChannelWritabilityChanged()
+        pair.visitor.read()
+        #expect(pair.visitorReads.reads == before)
+        pair.service.isWritable = true
+        pair.service.pipeline.fireChannelWritabilityChanged()
+        #expect(pair.visitorReads.reads == before + 1)
+    }
+
+    @Test func anErrorOnOneSideEndsTheOtherAtOnce() throws {
+        let pair = try Pair()
+        pair.visitor.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        pair.loop.run()
+        #expect(!pair.service.isActive)
+    }
+
+    @Test func aCloseOnOneSideClosesTheOther() throws {
+        let pair = try Pair()
+        try pair.service.close().wait()
+        pair.loop.run()
+        #expect(!pair.visitor.isActive)
+    }
+}
