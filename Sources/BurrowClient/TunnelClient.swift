@@ -41,10 +41,9 @@ public final class TunnelClient: Sendable {
 
     private struct State {
         var stopped = false
-        var channel: Channel?
+        /// The session now running (or dialing).
+        var session: ClientSession?
         var wakeUp: EventLoopPromise<Void>?
-        /// The current session's control conversation takes requests here.
-        var requests: AsyncStream<ControlMessage>.Continuation?
     }
 
     public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
@@ -65,8 +64,16 @@ public final class TunnelClient: Sendable {
         while !self.isStopped {
             let started = ContinuousClock.now
             let cause: String
+            let session = ClientSession(
+                configuration: self.configuration, proxies: self.proxies, group: self.group, logger: self.logger, onEvent: self.onEvent
+            )
+            guard self.state.withLockedValue({ state in
+                state.session = session
+                return !state.stopped
+            }) else { break }
+            defer { self.state.withLockedValue { $0.session = nil } }
             do {
-                try await self.runSession()
+                try await session.run()
                 cause = "session closed"
             } catch let error as BurrowError where error.code == .authenticationFailed && !self.configuration.reconnect.retryOnAuthenticationFailure {
                 self.logger.error("authentication failed at \(server): \(error.detail)")
@@ -89,11 +96,11 @@ public final class TunnelClient: Sendable {
 
     /// Ends the current session and the reconnect loop.
     public func stop() {
-        let (channel, wakeUp) = self.state.withLockedValue { state in
+        let (session, wakeUp) = self.state.withLockedValue { state in
             state.stopped = true
-            return (state.channel, state.wakeUp)
+            return (state.session, state.wakeUp)
         }
-        channel?.close(promise: nil)
+        session?.close()
         wakeUp?.succeed(())
     }
 
@@ -102,16 +109,17 @@ public final class TunnelClient: Sendable {
     // MARK: - Commands
 
     /// Publishes one more proxy: asked for at once when a session is up, and by every session
-    /// after. A name already in use is left as it is.
-    public func open(_ proxy: ClientConfig.Proxy) {
+    /// after. Returns false, changing nothing, when a proxy of that name exists.
+    @discardableResult
+    public func open(_ proxy: ClientConfig.Proxy) -> Bool {
         self.proxies.add(proxy)
-        self.request(Self.request(proxy))
     }
 
     /// Withdraws a proxy: the server closes its port; visitors already through finish.
-    public func close(proxyNamed name: String) {
-        guard self.proxies.remove(name) else { return }
-        self.request(.closeProxy(.init(name: name)))
+    /// Returns false when there is no proxy of that name.
+    @discardableResult
+    public func close(proxyNamed name: String) -> Bool {
+        self.proxies.remove(name)
     }
 
     /// The proxies and what the server said of each in the current session.
@@ -123,12 +131,6 @@ public final class TunnelClient: Sendable {
             case .requested: ProxyStatus(name: entry.proxy.name)
             }
         }
-    }
-
-    /// Hands a request to the current session, if there is one (a session that starts later
-    /// asks for every proxy in the table anyway).
-    private func request(_ message: ControlMessage) {
-        _ = self.state.withLockedValue { $0.requests }?.yield(message)
     }
 
     /// Waits `delay`, or less if stopped meanwhile.
@@ -145,216 +147,4 @@ public final class TunnelClient: Sendable {
         timer.cancel()
         self.state.withLockedValue { $0.wakeUp = nil }
     }
-
-    // MARK: - One session
-
-    private func runSession() async throws {
-        let configuration = self.configuration
-        let logger = self.logger
-        let proxies = self.proxies
-        let muxConfiguration = MuxConfiguration.session(role: .dialer, heartbeat: configuration.heartbeatInterval)
-
-        let loop = self.group.any()
-        let ready = loop.makePromise(of: Void.self)
-        let monitor = SessionMonitor()
-        // The mux lives on the connection's loop; it is made there and handed out loop-bound.
-        let muxReady = loop.makePromise(of: NIOLoopBound<MuxSessionHandler>.self)
-        let handshakeTimeout = TimeAmount(configuration.handshakeTimeout)
-        let dialer = TransportDialer(target: Self.target(configuration), group: self.group)
-        // Whatever the transport, the session starts once it delivers a byte stream.
-        let connecting = dialer.connect(on: loop, timeout: handshakeTimeout, onStream: { channel in
-            let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
-                stream.eventLoop.makeCompletedFuture {
-                    try VisitorStreamHandler.install(on: stream, proxies: proxies, logger: logger)
-                }
-            }
-            muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))
-            let handshake = ClientHandshakeHandler(ready: ready) { context in
-                try context.pipeline.syncOperations.addHandlers([mux, monitor], position: .after(context.handler))
-            }
-            try channel.pipeline.syncOperations.addHandler(handshake)
-        }, onFailure: { ready.fail($0) })
-        connecting.whenFailure { error in
-            ready.fail(error)
-        }
-        // A transport that never delivers a byte stream has no mux to hand out.
-        ready.futureResult.whenFailure { muxReady.fail($0) }
-        let channel = try await connecting.get()
-        let stopped = self.state.withLockedValue { state in
-            state.channel = channel
-            return state.stopped
-        }
-        defer {
-            channel.close(promise: nil)
-            self.state.withLockedValue { $0.channel = nil }
-        }
-        if stopped { return }
-
-        // The whole login must fit in the handshake timeout.
-        let timedOut = NIOLockedValueBox(false)
-        let timeoutText = "no login answer from the server within \(configuration.handshakeTimeout.shortDescription)"
-        let timer = loop.scheduleTask(in: handshakeTimeout) {
-            timedOut.withLockedValue { $0 = true }
-            ready.fail(BurrowError(.sessionEnded, timeoutText))
-            channel.close(promise: nil)
-        }
-        defer { timer.cancel() }
-        do {
-            try await ready.futureResult.get()
-        } catch where !timedOut.withLockedValue({ $0 }) {
-            // A TLS handshake that failed is explained: what was expected, what was presented.
-            throw await dialer.explain(error)
-        }
-
-        let boundMux = try await muxReady.futureResult.get()
-        let controlPromise = loop.makePromise(of: ControlChannel.self)
-        loop.execute {
-            boundMux.value.openStream { stream in
-                stream.eventLoop.makeCompletedFuture { controlPromise.succeed(try ControlChannel.wrapping(stream)) }
-            }.whenFailure { controlPromise.fail($0) }
-        }
-        let control = try await controlPromise.futureResult.get()
-        do {
-            try await control.executeThenClose { inbound, outbound in
-                var messages = inbound.makeAsyncIterator()
-                try await self.login(&messages, outbound)
-                timer.cancel()
-                try await self.serveProxies(&messages, outbound)
-            }
-        } catch let error as BurrowError where error.code == .authenticationFailed || error.code == .loginRefused {
-            throw error
-        } catch let error as BurrowError where error.code == .protocolViolation {
-            throw await self.failProtocol(error, mux: boundMux)
-        } catch let error as MessageFraming.Error {
-            throw await self.failProtocol(BurrowError(.protocolViolation, "control stream from the server: \(error)"), mux: boundMux)
-        } catch {
-            if timedOut.withLockedValue({ $0 }) { throw BurrowError(.sessionEnded, timeoutText) }
-            throw BurrowError(.sessionEnded, await monitor.cause(on: loop))
-        }
-        // The server ended the control stream: it is going away. Visitors in flight finish
-        // first; the server closes the session when they are done.
-        self.logger.info("server \(configuration.server) is going away; letting open visitors finish")
-        try? await channel.closeFuture.get()
-        throw BurrowError(.sessionEnded, "server went away")
-    }
-
-    /// Where the session goes, and how: the transport options of `server =`, `[tls]` and
-    /// `[websocket]`.
-    static func target(_ configuration: ClientConfig) -> DialTarget {
-        let server = configuration.server
-        let tls = server.scheme.usesTLS ? TLSClientTrust(
-            serverName: configuration.tls.serverName ?? server.endpoint.host,
-            certificateAuthorityFile: configuration.tls.certificateAuthority,
-            pinnedFingerprint: configuration.tls.fingerprint
-        ) : nil
-        let webSocket = server.scheme.isWebSocket ? DialTarget.WebSocket(
-            host: server.httpHost, path: server.path ?? "/", headers: configuration.webSocketHeaders.map { ($0.name, $0.value) }
-        ) : nil
-        return DialTarget(host: server.endpoint.host, port: server.endpoint.port, tls: tls, webSocket: webSocket)
-    }
-
-    /// The server broke the control protocol: GoAway(protocol error) tells it, and the error
-    /// names the cause for the reconnect line.
-    private func failProtocol(_ violation: BurrowError, mux: NIOLoopBound<MuxSessionHandler>) async -> Error {
-        self.logger.error("\(violation): closing the session")
-        try? await mux.eventLoop.submit { mux.value.fail(violation) }.get()
-        return BurrowError(.sessionEnded, "protocol error: \(violation)")
-    }
-
-    private func login(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
-        let configuration = self.configuration
-        guard case .success(.challenge(let challenge)) = try await messages.next(expecting: "the server's challenge") else {
-            throw BurrowError(.protocolViolation, "the server did not start with a challenge")
-        }
-        guard let serverNonce = Base64.decode(challenge.nonce), serverNonce.count == LoginProof.nonceLength else {
-            throw BurrowError(.protocolViolation, "the server's challenge nonce is not \(LoginProof.nonceLength) bytes in base64")
-        }
-        let token = configuration.token.value
-        let clientNonce = LoginProof.makeNonce()
-        let proof = LoginProof.clientProof(token: token, serverNonce: serverNonce, clientNonce: clientNonce, name: configuration.name)
-        try await outbound.write(.login(.init(
-            name: configuration.name, tokenHint: LoginProof.tokenHint(token), clientNonce: Base64.encode(clientNonce),
-            proof: Base64.encode(proof), version: BurrowVersion.current
-        )))
-        switch try await messages.next(expecting: "the login answer") {
-        case .success(.loginOK(let ok)):
-            let expected = LoginProof.serverProof(token: token, serverNonce: serverNonce, clientNonce: clientNonce, name: configuration.name)
-            guard let serverProof = Base64.decode(ok.serverProof), LoginProof.matches(serverProof, expected: expected) else {
-                throw BurrowError(.authenticationFailed, "the server could not prove it knows the token (is this the right server?)")
-            }
-            self.logger.info("logged in to \(configuration.server) as \(configuration.name) (server \(challenge.serverVersion))")
-            self.onEvent(.loggedIn(sessionID: ok.sessionID))
-        case .success(.loginError(let error)):
-            let fatal = error.code == .authenticationFailed || error.code == .unsupportedVersion
-            throw BurrowError(fatal ? .authenticationFailed : .loginRefused, error.message)
-        case .success(let other):
-            throw BurrowError(.protocolViolation, "the server answered the login with \(other.type)")
-        case .failure(let error):
-            throw BurrowError(.protocolViolation, "malformed login answer from the server: \(error)")
-        }
-    }
-
-    /// Asks for every proxy, then runs the control conversation until the session ends: the
-    /// server's messages, and the requests of commands (`open`, `close`). Answers are matched by
-    /// proxy name, in whatever order they come. A proxy refused for a reason that may pass (its
-    /// port busy) is asked for again on its own backoff while the session lives; the retries
-    /// and the requests end with the session.
-    private func serveProxies(_ messages: inout ControlInbound, _ outbound: ControlOutbound) async throws {
-        let configuration = self.configuration
-        let (requests, continuation) = AsyncStream.makeStream(of: ControlMessage.self)
-        self.proxies.resetStates()
-        self.state.withLockedValue { $0.requests = continuation }
-        defer {
-            self.state.withLockedValue { $0.requests = nil }
-            continuation.finish()
-        }
-        for entry in self.proxies.all { try await outbound.write(Self.request(entry.proxy)) }
-        var backoffs: [String: Backoff] = [:]
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask {
-                for await request in requests { try await outbound.write(request) }
-            }
-            while let message = try await messages.next(from: "the server", .server, logger: self.logger) {
-                switch message {
-                case .proxyOpened(let opened):
-                    backoffs[opened.name] = nil
-                    guard let entry = self.proxies.entry(opened.name) else { continue }
-                    self.proxies.setState(.published(remotePort: opened.remotePort), of: opened.name)
-                    self.logger.info("proxy \(opened.name): \(entry.proxy.local) is published on server port \(opened.remotePort)")
-                    self.onEvent(.proxyOpened(name: opened.name, remotePort: opened.remotePort))
-                case .proxyRejected(let rejected):
-                    self.onEvent(.proxyRejected(name: rejected.name, reason: rejected.reason))
-                    guard rejected.code.isRetryable, let entry = self.proxies.entry(rejected.name) else {
-                        self.proxies.setState(.rejected(reason: rejected.reason), of: rejected.name)
-                        self.logger.error("proxy \(rejected.name) rejected by the server: \(rejected.reason)")
-                        continue
-                    }
-                    self.proxies.setState(.retrying(reason: rejected.reason), of: rejected.name)
-                    var backoff = backoffs[rejected.name]
-                        ?? Backoff(initial: configuration.reconnect.initialDelay, maximum: configuration.reconnect.maximumDelay)
-                    let delay = backoff.nextDelay()
-                    backoffs[rejected.name] = backoff
-                    self.logger.warning("proxy \(rejected.name) rejected by the server: \(rejected.reason); asking again in \(delay.shortDescription)")
-                    let again = Self.request(entry.proxy)
-                    tasks.addTask {
-                        try await Task.sleep(for: delay)
-                        continuation.yield(again)
-                    }
-                case .proxyClosed(let closed):
-                    backoffs[closed.name] = nil
-                    self.proxies.setState(.requested, of: closed.name)
-                    self.logger.info("proxy \(closed.name): closed on the server\(closed.remotePort.map { " (port \($0))" } ?? "")")
-                    self.onEvent(.proxyClosed(name: closed.name))
-                case let other:
-                    throw BurrowError(.protocolViolation, "the server sent \(other.type) after the login")
-                }
-            }
-            tasks.cancelAll()
-        }
-    }
-
-    private static func request(_ proxy: ClientConfig.Proxy) -> ControlMessage {
-        .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
-    }
 }
-

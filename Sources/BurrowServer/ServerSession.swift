@@ -157,6 +157,8 @@ final class ServerSession: @unchecked Sendable {
         } else {
             try? await self.channel.close()
         }
+        // Nothing more will be said: let go of the conversation's writer.
+        self.conversation.withLockedValue { $0 = nil }
         let closed = await self.ports.closeAll()
         if let key = registration {
             await self.environment.registry.unregister(self, for: key)

@@ -10,13 +10,16 @@ import Testing
         var events = tunnel.events.makeAsyncIterator()
         #expect(await events.next { if case .proxyOpened(name: "first", _) = $0 { true } else { false } } != nil)
 
-        tunnel.client.open(InProcessTunnel.proxy("second", to: tunnel.echo, remotePort: tunnel.ports[1]))
+        #expect(tunnel.client.open(InProcessTunnel.proxy("second", to: tunnel.echo, remotePort: tunnel.ports[1])))
+        // A second proxy of the same name changes nothing (and asks the server nothing).
+        #expect(!tunnel.client.open(InProcessTunnel.proxy("first", to: tunnel.echo, remotePort: tunnel.ports[1])))
         #expect(await events.next { if case .proxyOpened(name: "second", _) = $0 { true } else { false } }
             == .proxyOpened(name: "second", remotePort: tunnel.ports[1]))
         #expect(try await InProcessTunnel.visit(tunnel.ports[1], "through the second") == "through the second")
         #expect(tunnel.client.status.map(\.remotePort) == [tunnel.ports[0], tunnel.ports[1]])
 
-        tunnel.client.close(proxyNamed: "second")
+        #expect(tunnel.client.close(proxyNamed: "second"))
+        #expect(!tunnel.client.close(proxyNamed: "never"))
         #expect(await events.next { if case .proxyClosed = $0 { true } else { false } } == .proxyClosed(name: "second"))
         await #expect(throws: (any Error).self) { _ = try await InProcessTunnel.visit(tunnel.ports[1]) }
         #expect(tunnel.client.status.map(\.name) == ["first"])
