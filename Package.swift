@@ -211,6 +211,7 @@ let package = Package(
                 "BurrowConfig",
                 "BurrowMux",
                 "BurrowProtocol",
+                "BurrowTransport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -1,13 +1,16 @@
 import BurrowConfig
+import BurrowCore
 import BurrowTransport
 import NIOCore
 import NIOPosix
 
-/// How a visitor stream reaches its local service. TCP today; a WebSocket service is another
-/// kind of it.
+/// How a visitor stream reaches its local service: TCP, or a UDP flow; a WebSocket service is
+/// another kind of it.
 protocol LocalServiceDialer: Sendable, CustomStringConvertible {
-    /// Connects on `loop` (the visitor stream's, so the glued pair shares one loop).
+    /// Connects on `loop` (the visitor stream's, so the joined pair shares one loop).
     func dial(on loop: EventLoop) -> EventLoopFuture<Channel>
+    /// Joins the visitor stream to what `dial` connected. Call on their event loop.
+    func join(_ stream: Channel, to service: Channel) throws
 }
 
 /// A local service over TCP.
@@ -23,5 +26,49 @@ struct TCPServiceDialer: LocalServiceDialer {
             .connect(hostOrAddress: self.endpoint.host, port: self.endpoint.port)
     }
 
+    func join(_ stream: Channel, to service: Channel) throws {
+        try GlueHandler.glue(stream, service)
+    }
+
     var description: String { self.endpoint.description }
+}
+
+/// A local service over UDP: each flow (one visitor address on the server) gets a socket of its
+/// own, connected to the service, so the service's replies go back to that visitor only. The
+/// socket closes with the flow's stream.
+struct UDPServiceDialer: LocalServiceDialer {
+    let endpoint: Endpoint
+
+    func dial(on loop: EventLoop) -> EventLoopFuture<Channel> {
+        let bootstrap = DatagramBootstrap(group: loop)
+            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.datagramAllocator)
+        if let address = try? SocketAddress(ipAddress: self.endpoint.host, port: self.endpoint.port) {
+            return bootstrap.connect(to: address)
+        }
+        return bootstrap.connect(host: self.endpoint.host, port: self.endpoint.port)
+    }
+
+    func join(_ stream: Channel, to service: Channel) throws {
+        guard let peer = service.remoteAddress else { throw ChannelError.ioOnClosedChannel }
+        try DatagramBridge.join(stream: stream, socket: service, peer: peer)
+        try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream))
+        stream.closeFuture.whenComplete { _ in service.close(promise: nil) }
+    }
+
+    var description: String { "udp \(self.endpoint)" }
+}
+
+/// On a flow's connected UDP socket: each datagram from the service goes into the stream
+/// (dropped when the stream has no room).
+private final class SocketToStream: ChannelInboundHandler, Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+    private let stream: Channel
+
+    init(stream: Channel) {
+        self.stream = stream
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        DatagramBridge.send(self.unwrapInboundIn(data).data, into: self.stream)
+    }
 }

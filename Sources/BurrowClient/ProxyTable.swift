@@ -47,7 +47,11 @@ final class ProxyTable: Sendable {
     /// name is taken.
     @discardableResult
     func add(_ proxy: ClientConfig.Proxy) -> Bool {
-        self.add(proxy, dialer: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout))
+        let dialer: any LocalServiceDialer = switch proxy.type {
+        case .tcp: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout)
+        case .udp: UDPServiceDialer(endpoint: proxy.local)
+        }
+        return self.add(proxy, dialer: dialer)
     }
 
     @discardableResult
@@ -102,6 +106,12 @@ final class ProxyTable: Sendable {
 
     /// What asks the server for `proxy`.
     static func request(_ proxy: ClientConfig.Proxy) -> ControlMessage {
-        .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
+        guard proxy.type == .udp else {
+            return .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
+        }
+        return .openProxy(.init(
+            name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort,
+            idleTimeoutMilliseconds: Int(proxy.udp.idleTimeout.milliseconds), maxFlows: proxy.udp.maximumFlows
+        ))
     }
 }

@@ -67,8 +67,8 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             .assumeIsolatedUnsafeUnchecked()
             .whenComplete { result in
                 switch result {
-                case .success(let service):
-                    self.bridge(stream: stream, service: service, context: context)
+                case .success(let channel):
+                    self.join(stream: stream, service: channel, dialer: service.dialer, context: context)
                 case .failure(let error):
                     self.logger.warning(
                         "proxy \(header.proxy): cannot reach local service \(service.dialer) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
@@ -77,13 +77,13 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             }
     }
 
-    private func bridge(stream: Channel, service: Channel, context: ChannelHandlerContext) {
+    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, context: ChannelHandlerContext) {
         guard stream.isActive else {
             service.close(promise: nil)
             return
         }
         do {
-            try GlueHandler.glue(stream, service)
+            try dialer.join(stream, to: service)
         } catch {
             service.close(promise: nil)
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)

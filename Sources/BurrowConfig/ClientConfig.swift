@@ -10,12 +10,15 @@ public struct ClientConfig: Equatable, Sendable {
         public var local: Endpoint
         /// The public port; nil lets the server pick one of the token's.
         public var remotePort: Int?
+        /// For `type = "udp"`: its flows' idle timeout and cap.
+        public var udp = UDPFlowSettings()
 
-        public init(name: String, type: ProxyType, local: Endpoint, remotePort: Int?) {
+        public init(name: String, type: ProxyType, local: Endpoint, remotePort: Int?, udp: UDPFlowSettings = UDPFlowSettings()) {
             self.name = name
             self.type = type
             self.local = local
             self.remotePort = remotePort
+            self.udp = udp
         }
     }
 
@@ -230,7 +233,17 @@ public struct ClientConfig: Equatable, Sendable {
         let local = reader.endpoint("local", required: true)
         if let local, local.port == 0 { reader.report("local", "port 0 is not a service port") }
         let remotePort = reader.port("remote_port")
+        var udp = UDPFlowSettings()
+        if type == .udp {
+            udp.idleTimeout = reader.duration("idle_timeout") ?? udp.idleTimeout
+            udp.maximumFlows = reader.integer("max_flows", in: 1...1_000_000) ?? udp.maximumFlows
+        } else {
+            for key in ["idle_timeout", "max_flows"] where reader.has(key) {
+                _ = reader.value(key)
+                reader.report(key, "applies to type = \"udp\" proxies only")
+            }
+        }
         guard let name, let local, local.port > 0 else { return nil }
-        return Proxy(name: name, type: type, local: local, remotePort: remotePort)
+        return Proxy(name: name, type: type, local: local, remotePort: remotePort, udp: udp)
     }
 }

@@ -133,6 +133,21 @@ public struct ServerAddress: Hashable, Sendable, CustomStringConvertible {
 /// What a proxy carries.
 public enum ProxyType: String, Hashable, Sendable, CaseIterable {
     case tcp
+    /// Datagrams: each visitor address is a flow of its own.
+    case udp
+}
+
+/// How a UDP proxy treats its flows (one per visitor address).
+public struct UDPFlowSettings: Equatable, Sendable {
+    /// A flow with no datagram either way for this long is closed on both sides.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Flows alive at once; a new visitor beyond this is dropped (existing flows keep working).
+    public var maximumFlows = 4096
+
+    public init(idleTimeout: Duration = .seconds(60), maximumFlows: Int = 4096) {
+        self.idleTimeout = idleTimeout
+        self.maximumFlows = maximumFlows
+    }
 }
 
 extension Duration {

@@ -92,10 +92,17 @@ public enum ControlMessage: Equatable, Sendable {
         public var type: String
         /// nil: the server picks a free port among the token's.
         public var remotePort: Int?
-        public init(name: String, type: String, remotePort: Int?) {
+        /// For "udp": a flow with no datagram either way for this long is closed (absent: 60 s).
+        public var idleTimeoutMilliseconds: Int?
+        /// For "udp": flows alive at once (absent: 4096).
+        public var maxFlows: Int?
+
+        public init(name: String, type: String, remotePort: Int?, idleTimeoutMilliseconds: Int? = nil, maxFlows: Int? = nil) {
             self.name = name
             self.type = type
             self.remotePort = remotePort
+            self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
+            self.maxFlows = maxFlows
         }
     }
 

@@ -9,21 +9,25 @@ import NIOCore
 /// request within its token's rule, closed on request or when the session ends. The control
 /// conversation asks; this decides and keeps the listeners.
 actor PublicPorts {
-    /// Bridges a visitor of `proxy` to a stream of the session.
+    /// Bridges a TCP visitor of `proxy` to a stream of the session.
     typealias Bridge = @Sendable (_ visitor: Channel, _ peer: PeerAddress, _ proxy: String) -> EventLoopFuture<Void>
+    /// Opens the stream of a UDP flow of `proxy` (one visitor address).
+    typealias OpenFlow = @Sendable (_ visitor: SocketAddress, _ proxy: String) -> EventLoopFuture<Channel>
 
     private let environment: ServerEnvironment
     /// The session's event loop: its public listeners and their visitors run there.
     private let loop: EventLoop
     private let bridge: Bridge
+    private let openFlow: OpenFlow
     private var listeners: [String: PublicListener] = [:]
     /// The session ended: a listener bound after this is closed at once.
     private var closed = false
 
-    init(environment: ServerEnvironment, loop: EventLoop, bridge: @escaping Bridge) {
+    init(environment: ServerEnvironment, loop: EventLoop, bridge: @escaping Bridge, openFlow: @escaping OpenFlow) {
         self.environment = environment
         self.loop = loop
         self.bridge = bridge
+        self.openFlow = openFlow
     }
 
     func port(of proxy: String) -> Int? {
@@ -39,9 +43,14 @@ actor PublicPorts {
         guard Name.isValid(request.name) else {
             return reject(.unsupportedType, "a proxy name must be \(Name.rule)")
         }
-        guard request.type == ProxyType.tcp.rawValue else {
+        guard let type = ProxyType(rawValue: request.type) else {
             return reject(.unsupportedType, "proxy type \(String(reflecting: String(request.type.prefix(20)))) is not supported by this server")
         }
+        let transport: SessionRegistry.PortKey.Transport = type == .udp ? .udp : .tcp
+        let udp = UDPFlowSettings(
+            idleTimeout: .milliseconds(min(max(request.idleTimeoutMilliseconds ?? 60_000, 1), 86_400_000)),
+            maximumFlows: min(max(request.maxFlows ?? 4096, 1), 1_000_000)
+        )
         guard self.listeners[request.name] == nil else {
             return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
         }
@@ -51,40 +60,51 @@ actor PublicPorts {
             guard rule.ports.contains(port) else {
                 return reject(.notAllowed, "port \(port) is not allowed for token \(rule.name) (allowed: \(rule.ports))")
             }
-            let key = SessionRegistry.PortKey(.tcp, port)
+            let key = SessionRegistry.PortKey(transport, port)
             if let current = await self.environment.registry.reserve(key, for: owner) {
-                return reject(.portInUse, "port \(port) is in use by \(current)")
+                return reject(.portInUse, "\(key) is in use by \(current)")
             }
             do {
-                try await self.listen(on: key, proxy: request.name)
+                try await self.listen(on: key, proxy: request.name, udp: udp, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
-                return reject(.bindFailed, "cannot listen on port \(port): \(ErrorText.explain(error))")
+                return reject(.bindFailed, "cannot listen on \(key): \(ErrorText.explain(error))")
             }
-            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)")
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(transport == .udp ? " (udp)" : "")")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
         // No port asked for: the first of the token's ports that is free here.
         for port in rule.ports.ports {
-            let key = SessionRegistry.PortKey(.tcp, port)
+            let key = SessionRegistry.PortKey(transport, port)
             guard await self.environment.registry.reserve(key, for: owner) == nil else { continue }
             do {
-                try await self.listen(on: key, proxy: request.name)
+                try await self.listen(on: key, proxy: request.name, udp: udp, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
                 continue
             }
-            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port) (picked by the server)")
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(transport == .udp ? " (udp)" : "") (picked by the server)")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
         return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))")
     }
 
-    /// Binds a public listener whose visitors become streams of the session.
-    private func listen(on key: SessionRegistry.PortKey, proxy: String) async throws {
-        let bridge = self.bridge
-        let listener = try await TCPPublicListener.bind(host: self.environment.proxyBindHost, port: key.port, on: self.loop) { visitor, peer in
-            bridge(visitor, peer, proxy)
+    /// Binds a public listener whose visitors (TCP connections, UDP flows) become streams of
+    /// the session.
+    private func listen(on key: SessionRegistry.PortKey, proxy: String, udp: UDPFlowSettings, logger: Logger) async throws {
+        let host = self.environment.proxyBindHost
+        let listener: any PublicListener
+        switch key.transport {
+        case .tcp:
+            let bridge = self.bridge
+            listener = try await TCPPublicListener.bind(host: host, port: key.port, on: self.loop) { visitor, peer in
+                bridge(visitor, peer, proxy)
+            }
+        case .udp:
+            let openFlow = self.openFlow
+            listener = try await UDPPublicListener.bind(
+                host: host, port: key.port, on: self.loop, settings: udp, proxy: proxy, logger: logger
+            ) { visitor in openFlow(visitor, proxy) }
         }
         guard !self.closed else {
             await listener.close()

@@ -96,9 +96,11 @@ final class ServerSession: @unchecked Sendable {
         self.monitor = monitor
         self.pendingLogin = pendingLogin
         self.logger = logger
-        self.ports = PublicPorts(environment: environment, loop: channel.eventLoop) { visitor, peer, proxy in
-            Self.bridge(visitor, peer: peer, proxy: proxy, mux: bound, logger: logger)
-        }
+        self.ports = PublicPorts(
+            environment: environment, loop: channel.eventLoop,
+            bridge: { visitor, peer, proxy in Self.bridge(visitor, peer: peer, proxy: proxy, mux: bound, logger: logger) },
+            openFlow: { visitor, proxy in Self.openFlow(of: visitor, proxy: proxy, mux: bound) }
+        )
         Self.live.increment()
     }
 
@@ -271,6 +273,17 @@ final class ServerSession: @unchecked Sendable {
                 try await outbound.write(.proxyClosed(.init(name: request.name, remotePort: port)))
             case let other:
                 throw BurrowError(.protocolViolation, "client \(client) sent \(other.type) after its login")
+            }
+        }
+    }
+
+    /// A UDP visitor's first datagram: open its flow's stream, with the header that names the
+    /// proxy and the visitor. Call on the session's event loop.
+    private static func openFlow(of visitor: SocketAddress, proxy: String, mux: NIOLoopBound<MuxSessionHandler>) -> EventLoopFuture<Channel> {
+        mux.value.openStream { stream in
+            stream.eventLoop.makeCompletedFuture {
+                let header = try MessageFraming.encode(VisitorHeader(proxy: proxy, visitorAddress: visitor.hostAndPort), allocator: stream.allocator)
+                stream.writeAndFlush(header, promise: nil)
             }
         }
     }

@@ -6,6 +6,10 @@ public enum SocketTuning {
     /// Reads grow up to 256 KiB when a connection is busy (NIO's default stops at 64 KiB), so
     /// a bulk transfer costs fewer syscalls and frames; an idle connection still reads small.
     public static let receiveAllocator = AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 2048, maximum: 256 * 1024)
+
+    /// A UDP socket reads one datagram per read into a buffer of this size: NIO's default
+    /// (2 KiB) would cut larger datagrams short, and UDP's largest is 65,527 bytes.
+    public static let datagramAllocator = FixedSizeRecvByteBufferAllocator(capacity: 65_536)
 }
 
 extension ClientBootstrap {

@@ -2,6 +2,7 @@
 import BurrowConfig
 import BurrowMux
 import BurrowProtocol
+import BurrowTransport
 import Logging
 import NIOCore
 import NIOEmbedded
@@ -24,6 +25,10 @@ import Testing
             let promise = loop.makePromise(of: Channel.self)
             self.pending = promise
             return promise.futureResult
+        }
+
+        func join(_ stream: Channel, to service: Channel) throws {
+            try GlueHandler.glue(stream, service)
         }
 
         func answer() throws {

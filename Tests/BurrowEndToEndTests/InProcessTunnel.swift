@@ -23,7 +23,9 @@ struct InProcessTunnel {
 
     /// Starts everything; the client publishes one proxy per entry of `proxies` (name and an
     /// index into `ports`) to the echo service.
-    static func start(portCount: Int, proxies: [(name: String, port: Int)]) async throws -> InProcessTunnel {
+    static func start(
+        portCount: Int, proxies: [(name: String, port: Int)], udp: [(name: String, port: Int, service: Channel, settings: UDPFlowSettings)] = []
+    ) async throws -> InProcessTunnel {
         let echo = try await ServerBootstrap(group: Self.group)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { $0.pipeline.addHandler(EchoHandler()) }
@@ -40,6 +42,10 @@ struct InProcessTunnel {
             server: ServerAddress(scheme: .tcp, endpoint: Endpoint(host: "127.0.0.1", port: address.port!)),
             token: token, name: "lab",
             proxies: proxies.map { Self.proxy($0.name, to: echo, remotePort: ports[$0.port]) }
+                + udp.map { ClientConfig.Proxy(
+                    name: $0.name, type: .udp, local: Endpoint(host: "127.0.0.1", port: $0.service.localAddress!.port!),
+                    remotePort: ports[$0.port], udp: $0.settings
+                ) }
         )
         configuration.reconnect.initialDelay = .milliseconds(10)
         let (events, continuation) = AsyncStream.makeStream(of: TunnelClient.Event.self)

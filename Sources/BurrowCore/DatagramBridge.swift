@@ -1,0 +1,60 @@
+import BurrowProtocol
+import BurrowTransport
+import NIOCore
+
+/// Carries one UDP flow between a mux stream (datagrams framed with their length) and a
+/// datagram channel. Datagrams are never queued without bound: one that finds the stream
+/// without room (no credit, a backlogged session) is dropped and counted, as the network would.
+public enum DatagramBridge {
+    /// Joins `stream` to `socket`, datagrams to and from `peer` (the visitor on the server's
+    /// shared public socket; the service on the client's connected one). `onActivity` hears of
+    /// every datagram either way (for the idle timeout). Call on their shared event loop.
+    public static func join(
+        stream: Channel, socket: Channel, peer: SocketAddress, onActivity: @escaping () -> Void = {}
+    ) throws -> StreamToSocket {
+        let toSocket = StreamToSocket(socket: socket, peer: peer, onActivity: onActivity)
+        try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(DatagramFrameDecoder()))
+        try stream.pipeline.syncOperations.addHandler(toSocket)
+        return toSocket
+    }
+
+    /// Sends one datagram from the socket into the stream, or drops it when the stream has no
+    /// room. Returns whether it was sent.
+    @discardableResult
+    public static func send(_ payload: ByteBuffer, into stream: Channel) -> Bool {
+        guard stream.isActive, stream.isWritable else { return false }
+        stream.writeAndFlush(DatagramFraming.frame(payload, allocator: stream.allocator), promise: nil)
+        return true
+    }
+}
+
+/// On a flow's stream, after the frame decoder: each datagram goes to the socket, addressed to
+/// the peer. A malformed frame resets the stream (that flow only).
+public final class StreamToSocket: ChannelInboundHandler, @unchecked Sendable {
+    public typealias InboundIn = ByteBuffer
+
+    private let socket: Channel
+    private let peer: SocketAddress
+    private let onActivity: () -> Void
+
+    init(socket: Channel, peer: SocketAddress, onActivity: @escaping () -> Void) {
+        self.socket = socket
+        self.peer = peer
+        self.onActivity = onActivity
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.onActivity()
+        let envelope = AddressedEnvelope(remoteAddress: self.peer, data: self.unwrapInboundIn(data))
+        self.socket.write(envelope, promise: nil)
+    }
+
+    public func channelReadComplete(context: ChannelHandlerContext) {
+        self.socket.flush()
+        context.fireChannelReadComplete()
+    }
+
+    public func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.abort()
+    }
+}

@@ -1,0 +1,165 @@
+import BurrowConfig
+import BurrowCore
+import BurrowTransport
+import Logging
+import NIOCore
+import NIOPosix
+
+/// A UDP public port: each visitor address is a flow, carried by a mux stream of its own that
+/// the session opens on the flow's first datagram. Flows idle for the proxy's timeout close;
+/// beyond its cap a new visitor is dropped while existing flows go on.
+struct UDPPublicListener: PublicListener {
+    /// Opens the stream of a new flow (the session writes its header); succeeds with it.
+    typealias OpenFlow = @Sendable (_ visitor: SocketAddress) -> EventLoopFuture<Channel>
+
+    let key: SessionRegistry.PortKey
+    private let channel: Channel
+
+    static func bind(
+        host: String, port: Int, on loop: EventLoop, settings: UDPFlowSettings, proxy: String, logger: Logger,
+        openFlow: @escaping OpenFlow
+    ) async throws -> UDPPublicListener {
+        let channel = try await DatagramBootstrap(group: loop)
+            .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.datagramAllocator)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        UDPFlowDispatcher(settings: settings, proxy: proxy, logger: logger, openFlow: openFlow)
+                    )
+                }
+            }
+            .bind(host: host, port: port).get()
+        return UDPPublicListener(key: .init(.udp, port), channel: channel)
+    }
+
+    func close() async {
+        try? await self.channel.close()
+    }
+}
+
+/// On a UDP public socket: hands each datagram to its visitor's flow, opening flows on demand
+/// and closing idle ones. Event-loop confined, like the socket.
+final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = AddressedEnvelope<ByteBuffer>
+
+    private final class Flow {
+        /// Nil until the stream is open.
+        var stream: Channel?
+        /// Datagrams that came before the stream opened, bounded by `pendingLimit` bytes.
+        var pending: [ByteBuffer] = []
+        var pendingBytes = 0
+        var lastActive: NIODeadline
+
+        init(now: NIODeadline) {
+            self.lastActive = now
+        }
+    }
+
+    /// What a flow may hold while its stream opens: a few datagrams, not a flood.
+    private static let pendingLimit = 64 * 1024
+
+    private let settings: UDPFlowSettings
+    private let proxy: String
+    private let logger: Logger
+    private let openFlow: UDPPublicListener.OpenFlow
+    private var flows: [SocketAddress: Flow] = [:]
+    private var sweep: RepeatedTask?
+    /// Datagrams dropped (no room in a stream, a flow over the cap), since the last log line.
+    private var dropped = 0
+    private var lastCapLine: NIODeadline?
+
+    init(settings: UDPFlowSettings, proxy: String, logger: Logger, openFlow: @escaping UDPPublicListener.OpenFlow) {
+        self.settings = settings
+        self.proxy = proxy
+        self.logger = logger
+        self.openFlow = openFlow
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let idle = TimeAmount(self.settings.idleTimeout)
+        let every = max(TimeAmount.milliseconds(10), .nanoseconds(idle.nanoseconds / 4))
+        self.sweep = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in self.closeIdleFlows(idle: idle) }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.sweep?.cancel()
+        for flow in self.flows.values { flow.stream?.close(promise: nil) }
+        self.flows.removeAll()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let envelope = self.unwrapInboundIn(data)
+        let visitor = envelope.remoteAddress
+        let now = NIODeadline.now()
+        if let flow = self.flows[visitor] {
+            flow.lastActive = now
+            self.deliver(envelope.data, to: flow)
+            return
+        }
+        guard self.flows.count < self.settings.maximumFlows else {
+            self.dropped += 1
+            if self.lastCapLine.map({ now - $0 >= .seconds(10) }) ?? true {
+                self.lastCapLine = now
+                self.logger.warning("proxy \(self.proxy): \(self.settings.maximumFlows) flows open, the cap: visitor \(visitor.hostAndPort) dropped")
+            }
+            return
+        }
+        let flow = Flow(now: now)
+        self.flows[visitor] = flow
+        self.deliver(envelope.data, to: flow)
+        let socket = context.channel
+        self.openFlow(visitor).assumeIsolatedUnsafeUnchecked().whenComplete { result in
+            switch result {
+            case .success(let stream):
+                guard self.flows[visitor] === flow else {
+                    stream.close(promise: nil)
+                    return
+                }
+                do {
+                    try DatagramBridge.join(stream: stream, socket: socket, peer: visitor) { flow.lastActive = .now() }
+                } catch {
+                    stream.close(promise: nil)
+                    return
+                }
+                flow.stream = stream
+                stream.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                    if self.flows[visitor] === flow { self.flows[visitor] = nil }
+                }
+                for payload in flow.pending { self.deliver(payload, to: flow) }
+                flow.pending = []
+                flow.pendingBytes = 0
+            case .failure(let error):
+                self.logger.info("proxy \(self.proxy): visitor \(visitor.hostAndPort) turned away: \(error)")
+                if self.flows[visitor] === flow { self.flows[visitor] = nil }
+            }
+        }
+    }
+
+    private func deliver(_ payload: ByteBuffer, to flow: Flow) {
+        guard let stream = flow.stream else {
+            guard flow.pendingBytes + payload.readableBytes <= Self.pendingLimit else {
+                self.dropped += 1
+                return
+            }
+            flow.pending.append(payload)
+            flow.pendingBytes += payload.readableBytes
+            return
+        }
+        if !DatagramBridge.send(payload, into: stream) { self.dropped += 1 }
+    }
+
+    private func closeIdleFlows(idle: TimeAmount) {
+        let now = NIODeadline.now()
+        for (visitor, flow) in self.flows where now - flow.lastActive >= idle {
+            self.logger.debug("proxy \(self.proxy): flow of \(visitor.hostAndPort) idle for \(self.settings.idleTimeout.shortDescription): closed")
+            self.flows[visitor] = nil
+            flow.stream?.close(promise: nil)
+        }
+        if self.dropped > 0 {
+            self.logger.debug("proxy \(self.proxy): \(self.dropped) datagrams dropped (no room in their stream, or over the flow cap)")
+            self.dropped = 0
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import BurrowClient
+import BurrowConfig
+import NIOCore
+import NIOPosix
+import Testing
+
+/// UDP proxies in process: flows per visitor address, datagrams whole and in order.
+@Suite struct UDPTests {
+    /// Answers every datagram to its sender, unchanged.
+    final class UDPEcho: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        typealias OutboundOut = AddressedEnvelope<ByteBuffer>
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            context.writeAndFlush(data, promise: nil)
+        }
+    }
+
+    /// Passes what a visitor socket receives to the test.
+    final class Inbox: ChannelInboundHandler, Sendable {
+        typealias InboundIn = AddressedEnvelope<ByteBuffer>
+        let continuation: AsyncStream<ByteBuffer>.Continuation
+
+        init(_ continuation: AsyncStream<ByteBuffer>.Continuation) {
+            self.continuation = continuation
+        }
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.continuation.yield(self.unwrapInboundIn(data).data)
+        }
+    }
+
+    struct Visitor {
+        let channel: Channel
+        let inbox: AsyncStream<ByteBuffer>
+
+        static func open() async throws -> Visitor {
+            let (inbox, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+            let channel = try await DatagramBootstrap(group: InProcessTunnel.group)
+                .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20)
+                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+                .channelInitializer { $0.pipeline.addHandler(Inbox(continuation)) }
+                .bind(host: "127.0.0.1", port: 0).get()
+            return Visitor(channel: channel, inbox: inbox)
+        }
+
+        func send(_ bytes: ByteBuffer, to port: Int) async throws {
+            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+            try await self.channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: bytes))
+        }
+    }
+
+    static func echoService() async throws -> Channel {
+        try await DatagramBootstrap(group: InProcessTunnel.group)
+            .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20)
+            .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
+            .channelInitializer { $0.pipeline.addHandler(UDPEcho()) }
+            .bind(host: "127.0.0.1", port: 0).get()
+    }
+
+    @Test func everyVisitorGetsItsOwnRepliesWholeAndInOrder() async throws {
+        let service = try await Self.echoService()
+        let tunnel = try await InProcessTunnel.start(portCount: 1, proxies: [], udp: [("dns", 0, service, UDPFlowSettings())])
+        var events = tunnel.events.makeAsyncIterator()
+        #expect(await events.next { if case .proxyOpened(name: "dns", _) = $0 { true } else { false } } != nil)
+        let port = tunnel.ports[0]
+
+        var visitors: [Visitor] = []
+        for _ in 0..<20 { visitors.append(try await Visitor.open()) }
+        for (index, visitor) in visitors.enumerated() {
+            for round in 0..<3 { try await visitor.send(ByteBuffer(string: "visitor \(index) round \(round)"), to: port) }
+        }
+        for (index, visitor) in visitors.enumerated() {
+            var inbox = visitor.inbox.makeAsyncIterator()
+            for round in 0..<3 {
+                #expect(await inbox.next().map { String(buffer: $0) } == "visitor \(index) round \(round)")
+            }
+        }
+
+        // The largest IPv4 datagram, and an empty one, come back as they went.
+        let visitor = visitors[0]
+        var inbox = visitor.inbox.makeAsyncIterator()
+        let largest = ByteBuffer(bytes: (0..<65_507).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try await visitor.send(largest, to: port)
+        #expect(await inbox.next() == largest)
+        try await visitor.send(ByteBuffer(), to: port)
+        #expect(await inbox.next()?.readableBytes == 0)
+
+        for visitor in visitors { try? await visitor.channel.close() }
+        await tunnel.stop()
+        try? await service.close()
+    }
+
+    @Test func tcpAndUDPOnOnePortAreTwoProxies() async throws {
+        let service = try await Self.echoService()
+        let tunnel = try await InProcessTunnel.start(portCount: 1, proxies: [("web", 0)], udp: [("dns", 0, service, UDPFlowSettings())])
+        var events = tunnel.events.makeAsyncIterator()
+        var opened: Set<String> = []
+        while opened.count < 2, let event = await events.next() {
+            if case .proxyOpened(let name, _) = event { opened.insert(name) }
+        }
+        #expect(tunnel.client.status.map(\.remotePort) == [tunnel.ports[0], tunnel.ports[0]])
+        #expect(try await InProcessTunnel.visit(tunnel.ports[0], "over tcp") == "over tcp")
+        let visitor = try await Visitor.open()
+        var inbox = visitor.inbox.makeAsyncIterator()
+        try await visitor.send(ByteBuffer(string: "over udp"), to: tunnel.ports[0])
+        #expect(await inbox.next().map { String(buffer: $0) } == "over udp")
+        try? await visitor.channel.close()
+        await tunnel.stop()
+        try? await service.close()
+    }
+}
