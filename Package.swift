@@ -188,6 +188,7 @@ let package = Package(
             dependencies: [
                 "BurrowProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         // What server and client share, on EmbeddedChannel: the handshake handlers.

@@ -51,6 +51,7 @@ final class ClientSession: Sendable {
         let configuration = self.configuration
         let logger = self.logger
         let proxies = self.proxies
+        let onEvent = self.onEvent
         let muxConfiguration = MuxConfiguration.session(role: .dialer, heartbeat: configuration.heartbeatInterval)
 
         let loop = self.group.any()
@@ -64,7 +65,7 @@ final class ClientSession: Sendable {
         let connecting = dialer.connect(on: loop, timeout: handshakeTimeout, onStream: { channel in
             let mux = MuxSessionHandler(configuration: muxConfiguration) { stream in
                 stream.eventLoop.makeCompletedFuture {
-                    try VisitorStreamHandler.install(on: stream, proxies: proxies, logger: logger)
+                    try VisitorStreamHandler.install(on: stream, proxies: proxies, logger: logger, onEvent: onEvent)
                 }
             }
             muxReady.succeed(NIOLoopBound(mux, eventLoop: channel.eventLoop))

@@ -19,6 +19,9 @@ public final class TunnelClient: Sendable {
         case proxyRejected(name: String, reason: String)
         /// The server closed a proxy's public port (asked to, or on its own).
         case proxyClosed(name: String)
+        /// A UDP visitor's flow began (its first datagram) or ended (idle, or the session).
+        case flowOpened(proxy: String, visitor: String)
+        case flowClosed(proxy: String, visitor: String)
         case disconnected(cause: String)
     }
 

@@ -17,21 +17,25 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
 
     private let proxies: ProxyTable
     private let logger: Logger
+    private let onEvent: @Sendable (TunnelClient.Event) -> Void
     private var buffered = ByteBuffer()
     private var dialing = false
     /// The visitor finished sending before the service was connected: replayed after the glue.
     private var sawEOF = false
 
-    init(proxies: ProxyTable, logger: Logger) {
+    init(proxies: ProxyTable, logger: Logger, onEvent: @escaping @Sendable (TunnelClient.Event) -> Void) {
         self.proxies = proxies
         self.logger = logger
+        self.onEvent = onEvent
     }
 
     /// Sets up a visitor stream the server opened. Call on the stream's event loop.
-    static func install(on stream: Channel, proxies: ProxyTable, logger: Logger) throws {
+    static func install(
+        on stream: Channel, proxies: ProxyTable, logger: Logger, onEvent: @escaping @Sendable (TunnelClient.Event) -> Void = { _ in }
+    ) throws {
         try stream.syncOptions!.setOption(ChannelOptions.autoRead, value: false)
         try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-        try stream.pipeline.syncOperations.addHandler(Self(proxies: proxies, logger: logger))
+        try stream.pipeline.syncOperations.addHandler(Self(proxies: proxies, logger: logger, onEvent: onEvent))
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -68,7 +72,12 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    self.join(stream: stream, service: channel, dialer: service.dialer, context: context)
+                    guard self.join(stream: stream, service: channel, dialer: service.dialer, context: context),
+                          service.proxy.type == .udp else { return }
+                    // A UDP flow: one per visitor address, open until it idles out.
+                    let (proxy, visitor, onEvent) = (header.proxy, header.visitorAddress, self.onEvent)
+                    onEvent(.flowOpened(proxy: proxy, visitor: visitor))
+                    stream.closeFuture.whenComplete { _ in onEvent(.flowClosed(proxy: proxy, visitor: visitor)) }
                 case .failure(let error):
                     self.logger.warning(
                         "proxy \(header.proxy): cannot reach local service \(service.dialer) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
@@ -77,17 +86,19 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             }
     }
 
-    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, context: ChannelHandlerContext) {
+    /// Joins the stream to its service; false when the stream ended first or the join failed.
+    @discardableResult
+    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, context: ChannelHandlerContext) -> Bool {
         guard stream.isActive else {
             service.close(promise: nil)
-            return
+            return false
         }
         do {
             try dialer.join(stream, to: service)
         } catch {
             service.close(promise: nil)
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
-            return
+            return false
         }
         // Bytes that came with the header go first (and an end of input held meanwhile), then
         // the stream reads freely.
@@ -95,6 +106,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
         self.buffered = ByteBuffer()
         context.handOver(leftover, inputClosed: self.sawEOF)
         try? stream.syncOptions!.setOption(ChannelOptions.autoRead, value: true)
+        return true
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -54,6 +54,15 @@ public final class StreamToSocket: ChannelInboundHandler, @unchecked Sendable {
         context.fireChannelReadComplete()
     }
 
+    /// The other side ended the flow (idle, or gone): a flow has no half-closed state, so the
+    /// stream closes, and with it the flow here.
+    public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case .some(.inputClosed) = event as? ChannelEvent {
+            context.close(promise: nil)
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     public func errorCaught(context: ChannelHandlerContext, error: Error) {
         context.abort()
     }

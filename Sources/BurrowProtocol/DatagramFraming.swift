@@ -20,6 +20,11 @@ public enum DatagramFraming {
     /// reset), the session is not.
     public struct TooLong: Error, Equatable, CustomStringConvertible {
         public let length: Int
+
+        public init(length: Int) {
+            self.length = length
+        }
+
         public var description: String { "datagram frame of \(self.length) bytes (at most \(DatagramFraming.maximumLength))" }
     }
 }

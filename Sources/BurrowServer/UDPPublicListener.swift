@@ -124,6 +124,9 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                     return
                 }
                 flow.stream = stream
+                // Idle time counts from here: a session slow to open the stream is not the
+                // visitor's silence.
+                flow.lastActive = .now()
                 stream.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                     if self.flows[visitor] === flow { self.flows[visitor] = nil }
                 }
@@ -152,7 +155,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
 
     private func closeIdleFlows(idle: TimeAmount) {
         let now = NIODeadline.now()
-        for (visitor, flow) in self.flows where now - flow.lastActive >= idle {
+        for (visitor, flow) in self.flows where flow.stream != nil && now - flow.lastActive >= idle {
             self.logger.debug("proxy \(self.proxy): flow of \(visitor.hostAndPort) idle for \(self.settings.idleTimeout.shortDescription): closed")
             self.flows[visitor] = nil
             flow.stream?.close(promise: nil)

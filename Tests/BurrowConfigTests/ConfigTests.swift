@@ -209,4 +209,40 @@ import Testing
             "max_pending_logins_per_address: expected an integer, got \"many\"",
         ])
     }
+
+    @Test func udpProxiesReadTheirFlowSettingsAndOnlyThey() throws {
+        let base = "server = \"tcp://h:1\"\ntoken = \"long-enough\"\nname = \"lab\"\n"
+        let config = try ClientConfig.parse(base + """
+            [[proxies]]
+            name = "dns"
+            type = "udp"
+            local = "127.0.0.1:53"
+            remote_port = 5353
+            idle_timeout = "30s"
+            max_flows = 100
+            [[proxies]]
+            name = "game"
+            type = "udp"
+            local = "127.0.0.1:27015"
+            """, environment: [:])
+        #expect(config.proxies[0].type == .udp)
+        #expect(config.proxies[0].udp == UDPFlowSettings(idleTimeout: .seconds(30), maximumFlows: 100))
+        #expect(config.proxies[1].udp == UDPFlowSettings())
+        let found = configProblems(base + """
+            [[proxies]]
+            name = "web"
+            local = "127.0.0.1:80"
+            idle_timeout = 5
+            [[proxies]]
+            name = "dns"
+            type = "udp"
+            local = "127.0.0.1:53"
+            max_flows = 0
+            """, client: true)
+        #expect(found == [
+            "proxies[0].idle_timeout: applies to type = \"udp\" proxies only",
+            "proxies[1].max_flows: 0 is out of range (1-1000000)",
+        ])
+    }
 }
+

@@ -4,7 +4,7 @@ import BurrowTransport
 import Testing
 
 /// Sessions that take commands: what hot reload will drive, driven here directly.
-@Suite struct CommandTests {
+@Suite(.timeLimit(.minutes(1))) struct CommandTests {
     @Test func aProxyOpenedWhileTheClientRunsIsPublishedAndClosedOnCommand() async throws {
         let tunnel = try await InProcessTunnel.start(portCount: 2, proxies: [("first", 0)])
         var events = tunnel.events.makeAsyncIterator()

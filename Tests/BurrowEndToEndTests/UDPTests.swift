@@ -5,7 +5,7 @@ import NIOPosix
 import Testing
 
 /// UDP proxies in process: flows per visitor address, datagrams whole and in order.
-@Suite struct UDPTests {
+@Suite(.timeLimit(.minutes(1))) struct UDPTests {
     /// Answers every datagram to its sender, unchanged.
     final class UDPEcho: ChannelInboundHandler, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
@@ -16,7 +16,7 @@ import Testing
         }
     }
 
-    /// Passes what a visitor socket receives to the test.
+    /// Passes what a visitor socket receives to the test; the stream ends when the socket closes.
     final class Inbox: ChannelInboundHandler, Sendable {
         typealias InboundIn = AddressedEnvelope<ByteBuffer>
         let continuation: AsyncStream<ByteBuffer>.Continuation
@@ -27,6 +27,11 @@ import Testing
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             self.continuation.yield(self.unwrapInboundIn(data).data)
+        }
+
+        func channelInactive(context: ChannelHandlerContext) {
+            self.continuation.finish()
+            context.fireChannelInactive()
         }
     }
 
@@ -106,6 +111,55 @@ import Testing
         try await visitor.send(ByteBuffer(string: "over udp"), to: tunnel.ports[0])
         #expect(await inbox.next().map { String(buffer: $0) } == "over udp")
         try? await visitor.channel.close()
+        await tunnel.stop()
+        try? await service.close()
+    }
+
+    @Test func anIdleFlowClosesAndTheNextDatagramStartsAnother() async throws {
+        let service = try await Self.echoService()
+        // Short enough to wait for, long enough that a loaded machine answers within it.
+        let settings = UDPFlowSettings(idleTimeout: .seconds(2))
+        let tunnel = try await InProcessTunnel.start(portCount: 1, proxies: [], udp: [("game", 0, service, settings)])
+        var events = tunnel.events.makeAsyncIterator()
+        #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
+        let visitor = try await Visitor.open()
+        var inbox = visitor.inbox.makeAsyncIterator()
+        try await visitor.send(ByteBuffer(string: "one"), to: tunnel.ports[0])
+        #expect(await inbox.next().map { String(buffer: $0) } == "one")
+        #expect(await events.next { if case .flowOpened = $0 { true } else { false } } != nil)
+        // Nothing more is sent: the flow idles out, on the server and so on the client.
+        #expect(await events.next { if case .flowClosed = $0 { true } else { false } } != nil)
+        try await visitor.send(ByteBuffer(string: "two"), to: tunnel.ports[0])
+        #expect(await inbox.next().map { String(buffer: $0) } == "two")
+        #expect(await events.next { if case .flowOpened = $0 { true } else { false } } != nil)
+        try? await visitor.channel.close()
+        await tunnel.stop()
+        try? await service.close()
+    }
+
+    @Test func visitorsBeyondTheCapAreDroppedWhileTheOthersGoOn() async throws {
+        let service = try await Self.echoService()
+        let tunnel = try await InProcessTunnel.start(portCount: 1, proxies: [], udp: [("voip", 0, service, UDPFlowSettings(maximumFlows: 2))])
+        var events = tunnel.events.makeAsyncIterator()
+        #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
+        let port = tunnel.ports[0]
+        let first = try await Visitor.open(), second = try await Visitor.open(), third = try await Visitor.open()
+        var firstInbox = first.inbox.makeAsyncIterator(), secondInbox = second.inbox.makeAsyncIterator()
+        try await first.send(ByteBuffer(string: "1"), to: port)
+        #expect(await firstInbox.next().map { String(buffer: $0) } == "1")
+        try await second.send(ByteBuffer(string: "2"), to: port)
+        #expect(await secondInbox.next().map { String(buffer: $0) } == "2")
+        try await third.send(ByteBuffer(string: "3"), to: port)
+        // The server reads one socket in order: once the first visitor's next answer is back,
+        // the third visitor's datagram has been seen, and dropped.
+        try await first.send(ByteBuffer(string: "1 again"), to: port)
+        #expect(await firstInbox.next().map { String(buffer: $0) } == "1 again")
+        try await third.channel.close()
+        var thirdGot: [ByteBuffer] = []
+        for await datagram in third.inbox { thirdGot.append(datagram) }
+        #expect(thirdGot.isEmpty)
+        try? await first.channel.close()
+        try? await second.channel.close()
         await tunnel.stop()
         try? await service.close()
     }
