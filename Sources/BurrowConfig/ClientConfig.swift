@@ -136,8 +136,9 @@ public struct ClientConfig: Equatable, Sendable {
             if let proxy = Self.readProxy(reader) {
                 if proxies.contains(where: { $0.name == proxy.name }) {
                     reader.report("name", "proxy name \"\(proxy.name)\" is used twice")
-                } else if let port = proxy.remotePort, proxies.contains(where: { $0.remotePort == port }) {
-                    reader.report("remote_port", "port \(port) is already used by another proxy")
+                } else if let port = proxy.remotePort, proxies.contains(where: { $0.remotePort == port && $0.type == proxy.type }) {
+                    // TCP 53 and UDP 53 are two ports: only the same protocol clashes.
+                    reader.report("remote_port", "\(proxy.type) port \(port) is already used by another proxy")
                 } else {
                     proxies.append(proxy)
                 }

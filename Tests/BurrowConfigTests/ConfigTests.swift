@@ -243,6 +243,11 @@ import Testing
             "proxies[0].idle_timeout: applies to type = \"udp\" proxies only",
             "proxies[1].max_flows: 0 is out of range (1-1000000)",
         ])
+        // One public port number, two protocols: two proxies. The same protocol twice clashes.
+        let ports = "\n[[proxies]]\nname = \"a\"\nlocal = \"127.0.0.1:1\"\nremote_port = 6000"
+            + "\n[[proxies]]\nname = \"b\"\ntype = \"udp\"\nlocal = \"127.0.0.1:2\"\nremote_port = 6000"
+            + "\n[[proxies]]\nname = \"c\"\nlocal = \"127.0.0.1:3\"\nremote_port = 6000"
+        #expect(configProblems(base + ports, client: true) == ["proxies[2].remote_port: tcp port 6000 is already used by another proxy"])
     }
 }
 
