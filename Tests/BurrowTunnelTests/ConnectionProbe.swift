@@ -56,13 +56,18 @@ final class ConnectionProbe: ChannelInboundHandler, @unchecked Sendable {
         let probe: ConnectionProbe
         do {
             probe = try await Self.connect(port: port)
-        } catch let error as NIOConnectionError {
-            let errors = error.connectionErrors.compactMap { $0.error as? IOError }
-            if errors.contains(where: { $0.errnoCode == ECONNRESET }) { return .reset }
-            throw error
+        } catch where Self.isResetBeforeConnecting(error) {
+            return .reset
         }
         try? await probe.write(payload)
         return try await probe.ending
+    }
+
+    /// Whether a connect failed because the far end reset the connection before NIO reported
+    /// it connected (on a loaded machine a whole short exchange can happen in between).
+    static func isResetBeforeConnecting(_ error: Error) -> Bool {
+        guard let error = error as? NIOConnectionError else { return false }
+        return error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNRESET }
     }
 
     var received: Int { self.state.withLockedValue { $0.received } }

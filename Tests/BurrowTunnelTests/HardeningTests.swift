@@ -17,9 +17,14 @@ import Testing
         let service = try await ProbedService.start(sendThenReset: 1 << 20)
         let (server, client) = try await harness.startTunnel(proxy: "dl", to: service.port)
         defer { server.process.terminate(); client.terminate() }
-        let visitor = try await ConnectionProbe.connect(port: try await client.publishedPort())
-        #expect(try await visitor.ending == .reset)
-        #expect(visitor.received <= 1 << 20)
+        let port = try await client.publishedPort()
+        do {
+            let visitor = try await ConnectionProbe.connect(port: port)
+            #expect(try await visitor.ending == .reset)
+            #expect(visitor.received <= 1 << 20)
+        } catch where ConnectionProbe.isResetBeforeConnecting(error) {
+            // The download and its reset came before NIO reported the connect: a reset still.
+        }
         try await service.channel.close()
     }
 

@@ -97,6 +97,7 @@ final class TunnelHarness: Sendable {
         var name: String
         var local: Int
         var remote: Int?
+        var type = "tcp"
     }
 
     /// Starts `burrow client` against `serverPort` with `proxies`.
@@ -112,6 +113,7 @@ final class TunnelHarness: Sendable {
             """
             [[proxies]]
             name = "\(proxy.name)"
+            type = "\(proxy.type)"
             local = "127.0.0.1:\(proxy.local)"
             \(proxy.remote.map { "remote_port = \($0)" } ?? "")
             """
