@@ -11,6 +11,7 @@ extension MuxConfiguration {
     }
 }
 
+/// Durations in the words of a log line, and as the integers `Backoff` draws from.
 extension Duration {
     public var attoseconds: Int128 {
         Int128(self.components.seconds) * 1_000_000_000_000_000_000 + Int128(self.components.attoseconds)
@@ -27,10 +28,5 @@ extension Duration {
         if milliseconds < 1000 { return "\(milliseconds) ms" }
         let tenths = (milliseconds + 50) / 100
         return "\(tenths / 10).\(tenths % 10) s"
-    }
-
-    /// Whole nanoseconds, as NIO counts time.
-    public var nanoseconds: Int64 {
-        Int64(self.attoseconds / 1_000_000_000)
     }
 }

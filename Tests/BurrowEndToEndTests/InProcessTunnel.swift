@@ -30,7 +30,7 @@ struct InProcessTunnel {
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { $0.pipeline.addHandler(EchoHandler()) }
             .bind(host: "127.0.0.1", port: 0).get()
-        let ports = try await Self.freePorts(portCount)
+        let ports = try await LoopbackPorts.free(portCount)
         let token = Secret("in-process-token-\(UInt64.random(in: 0 ... .max))")
         let rule = ServerConfig.TokenRule(name: "lab", token: token, ports: PortSet(ports.map { $0...$0 }))
         let server = TunnelServer(
@@ -86,15 +86,7 @@ struct InProcessTunnel {
         }
     }
 
-    static func freePorts(_ count: Int) async throws -> [Int] {
-        var channels: [Channel] = []
-        for _ in 0..<count {
-            channels.append(try await ServerBootstrap(group: Self.group).bind(host: "127.0.0.1", port: 0).get())
-        }
-        let ports = channels.map { $0.localAddress!.port! }
-        for channel in channels { try await channel.close() }
-        return ports
-    }
+
 }
 
 extension AsyncStream<TunnelClient.Event>.Iterator {

@@ -157,13 +157,7 @@ final class TunnelHarness: Sendable {
 
     /// Ports the OS just handed out and took back: free now, and nobody else's.
     static func freePorts(_ count: Int) async throws -> [Int] {
-        var channels: [Channel] = []
-        for _ in 0..<count {
-            channels.append(try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get())
-        }
-        let ports = channels.map { $0.localAddress!.port! }
-        for channel in channels { try await channel.close() }
-        return ports
+        try await LoopbackPorts.free(count)
     }
 }
 
