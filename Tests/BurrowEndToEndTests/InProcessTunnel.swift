@@ -24,7 +24,8 @@ struct InProcessTunnel {
     /// Starts everything; the client publishes one proxy per entry of `proxies` (name and an
     /// index into `ports`) to the echo service.
     static func start(
-        portCount: Int, proxies: [(name: String, port: Int)], udp: [(name: String, port: Int, service: Channel, settings: UDPFlowSettings)] = []
+        portCount: Int, proxies: [(name: String, port: Int)], udp: [(name: String, port: Int, service: Channel, settings: UDPFlowSettings)] = [],
+        proxyBindHost: String? = nil
     ) async throws -> InProcessTunnel {
         let echo = try await ServerBootstrap(group: Self.group)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -33,8 +34,10 @@ struct InProcessTunnel {
         let ports = try await LoopbackPorts.free(portCount)
         let token = Secret("in-process-token-\(UInt64.random(in: 0 ... .max))")
         let rule = ServerConfig.TokenRule(name: "lab", token: token, ports: PortSet(ports.map { $0...$0 }))
+        var serverConfiguration = ServerConfig(bind: Endpoint(host: "127.0.0.1", port: 0), tokens: [rule])
+        serverConfiguration.proxyBindHost = proxyBindHost
         let server = TunnelServer(
-            configuration: ServerConfig(bind: Endpoint(host: "127.0.0.1", port: 0), tokens: [rule]),
+            configuration: serverConfiguration,
             group: Self.group, logger: Logger(label: "server", factory: { _ in SwiftLogNoOpLogHandler() })
         )
         let address = try await server.start()
@@ -43,7 +46,7 @@ struct InProcessTunnel {
             token: token, name: "lab",
             proxies: proxies.map { Self.proxy($0.name, to: echo, remotePort: ports[$0.port]) }
                 + udp.map { ClientConfig.Proxy(
-                    name: $0.name, type: .udp, local: Endpoint(host: "127.0.0.1", port: $0.service.localAddress!.port!),
+                    name: $0.name, type: .udp, local: Endpoint(host: $0.service.localAddress!.ipAddress!, port: $0.service.localAddress!.port!),
                     remotePort: ports[$0.port], udp: $0.settings
                 ) }
         )

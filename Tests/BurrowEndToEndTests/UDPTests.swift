@@ -39,28 +39,28 @@ import Testing
         let channel: Channel
         let inbox: AsyncStream<ByteBuffer>
 
-        static func open() async throws -> Visitor {
+        static func open(host: String = "127.0.0.1") async throws -> Visitor {
             let (inbox, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
             let channel = try await DatagramBootstrap(group: InProcessTunnel.group)
                 .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20)
                 .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
                 .channelInitializer { $0.pipeline.addHandler(Inbox(continuation)) }
-                .bind(host: "127.0.0.1", port: 0).get()
+                .bind(host: host, port: 0).get()
             return Visitor(channel: channel, inbox: inbox)
         }
 
-        func send(_ bytes: ByteBuffer, to port: Int) async throws {
-            let address = try SocketAddress(ipAddress: "127.0.0.1", port: port)
+        func send(_ bytes: ByteBuffer, to port: Int, host: String = "127.0.0.1") async throws {
+            let address = try SocketAddress(ipAddress: host, port: port)
             try await self.channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: bytes))
         }
     }
 
-    static func echoService() async throws -> Channel {
+    static func echoService(host: String = "127.0.0.1") async throws -> Channel {
         try await DatagramBootstrap(group: InProcessTunnel.group)
             .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20)
             .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
             .channelInitializer { $0.pipeline.addHandler(UDPEcho()) }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
     }
 
     @Test func everyVisitorGetsItsOwnRepliesWholeAndInOrder() async throws {
@@ -160,6 +160,33 @@ import Testing
         #expect(thirdGot.isEmpty)
         try? await first.channel.close()
         try? await second.channel.close()
+        await tunnel.stop()
+        try? await service.close()
+    }
+
+    /// A public UDP port on IPv6: visitors there are flows like any, and a datagram of IPv6's
+    /// largest payload (65,527 bytes) comes back whole from a service on IPv6 (an IPv4 service
+    /// cannot take more than 65,507).
+    @Test func ipv6VisitorsAreFlowsToo() async throws {
+        let service = try await Self.echoService(host: "::1")
+        let tunnel = try await InProcessTunnel.start(
+            portCount: 1, proxies: [], udp: [("dns6", 0, service, UDPFlowSettings())], proxyBindHost: "::1"
+        )
+        var events = tunnel.events.makeAsyncIterator()
+        #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
+        let visitor = try await Visitor.open(host: "::1")
+        var inbox = visitor.inbox.makeAsyncIterator()
+        try await visitor.send(ByteBuffer(string: "over IPv6"), to: tunnel.ports[0], host: "::1")
+        #expect(await inbox.next().map { String(buffer: $0) } == "over IPv6")
+        guard case .flowOpened(_, let address) = await events.next(where: { if case .flowOpened = $0 { true } else { false } }) else {
+            Issue.record("no flow")
+            return
+        }
+        #expect(address.hasPrefix("[::1]:"))
+        let largest = ByteBuffer(bytes: (0..<65_527).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        try await visitor.send(largest, to: tunnel.ports[0], host: "::1")
+        #expect(await inbox.next() == largest)
+        try? await visitor.channel.close()
         await tunnel.stop()
         try? await service.close()
     }
