@@ -59,7 +59,7 @@ struct UDPServiceDialer: LocalServiceDialer {
 }
 
 /// On a flow's connected UDP socket: each datagram from the service goes into the stream
-/// (dropped when the stream has no room).
+/// (dropped when the stream has no room), flushed once per read burst.
 private final class SocketToStream: ChannelInboundHandler, Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     private let stream: Channel
@@ -70,5 +70,10 @@ private final class SocketToStream: ChannelInboundHandler, Sendable {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         DatagramBridge.send(self.unwrapInboundIn(data).data, into: self.stream)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.stream.flush()
+        context.fireChannelReadComplete()
     }
 }

@@ -11,19 +11,18 @@ public enum DatagramBridge {
     /// every datagram either way (for the idle timeout). Call on their shared event loop.
     public static func join(
         stream: Channel, socket: Channel, peer: SocketAddress, onActivity: @escaping () -> Void = {}
-    ) throws -> StreamToSocket {
-        let toSocket = StreamToSocket(socket: socket, peer: peer, onActivity: onActivity)
+    ) throws {
         try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(DatagramFrameDecoder()))
-        try stream.pipeline.syncOperations.addHandler(toSocket)
-        return toSocket
+        try stream.pipeline.syncOperations.addHandler(StreamToSocket(socket: socket, peer: peer, onActivity: onActivity))
     }
 
-    /// Sends one datagram from the socket into the stream, or drops it when the stream has no
-    /// room. Returns whether it was sent.
+    /// Writes one datagram from the socket into the stream, or drops it when the stream has no
+    /// room; returns whether it was written. The caller flushes once per read burst, as the
+    /// rest of the byte path does, not once per datagram.
     @discardableResult
     public static func send(_ payload: ByteBuffer, into stream: Channel) -> Bool {
         guard stream.isActive, stream.isWritable else { return false }
-        stream.writeAndFlush(DatagramFraming.frame(payload, allocator: stream.allocator), promise: nil)
+        stream.write(DatagramFraming.frame(payload, allocator: stream.allocator), promise: nil)
         return true
     }
 }

@@ -64,6 +64,8 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     private let logger: Logger
     private let openFlow: UDPPublicListener.OpenFlow
     private var flows: [SocketAddress: Flow] = [:]
+    /// Streams written in this read burst: flushed once at its end.
+    private var unflushed: [Channel] = []
     private var sweep: RepeatedTask?
     /// Datagrams dropped (no room in a stream, a flow over the cap), since the last log line.
     private var dropped = 0
@@ -87,6 +89,16 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
         for flow in self.flows.values { flow.stream?.close(promise: nil) }
         self.flows.removeAll()
         context.fireChannelInactive()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        self.flushStreams()
+        context.fireChannelReadComplete()
+    }
+
+    private func flushStreams() {
+        for stream in self.unflushed { stream.flush() }
+        self.unflushed.removeAll(keepingCapacity: true)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -133,6 +145,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                 for payload in flow.pending { self.deliver(payload, to: flow) }
                 flow.pending = []
                 flow.pendingBytes = 0
+                self.flushStreams()
             case .failure(let error):
                 self.logger.info("proxy \(self.proxy): visitor \(visitor.hostAndPort) turned away: \(error)")
                 if self.flows[visitor] === flow { self.flows[visitor] = nil }
@@ -150,7 +163,11 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             flow.pendingBytes += payload.readableBytes
             return
         }
-        if !DatagramBridge.send(payload, into: stream) { self.dropped += 1 }
+        if DatagramBridge.send(payload, into: stream) {
+            if !self.unflushed.contains(where: { $0 === stream }) { self.unflushed.append(stream) }
+        } else {
+            self.dropped += 1
+        }
     }
 
     private func closeIdleFlows(idle: TimeAmount) {
