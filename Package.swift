@@ -164,10 +164,12 @@ let package = Package(
             ],
             exclude: ["yamux-peer"]
         ),
-        // The transports' handlers on EmbeddedChannel: WebSocket framing and the byte stream.
+        // The transports' handlers on EmbeddedChannel: WebSocket framing, the byte stream and
+        // the glue between two channels.
         .testTarget(
             name: "BurrowTransportTests",
             dependencies: [
+                "BurrowMux",
                 "BurrowTransport",
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -7,8 +7,8 @@ import NIOCore
 /// Half-close passes through: EOF on one side becomes `close(mode: .output)` on the other
 /// (the channels need `allowRemoteHalfClosure`), and when one side closes, so does the other,
 /// after writing what it still holds. An error on one side (a reset socket, a reset stream, a
-/// session that died) aborts the other at once: the peer behind it sees a reset, not a clean
-/// end, so a cut-off transfer never looks complete.
+/// session that died), or a write to it that fails, aborts the other at once: the peer behind
+/// it sees a reset, not a clean end, so a cut-off transfer never looks complete.
 ///
 /// Both channels must share one event loop: the handlers call each other directly.
 public final class GlueHandler {
@@ -45,8 +45,16 @@ public final class GlueHandler {
 extension GlueHandler: @unchecked Sendable {}
 
 extension GlueHandler {
+    /// Writes what the partner read. NIO closes a socket whose write fails (its peer reset it)
+    /// without an errorCaught, so the failure is watched here: those bytes were lost, and the
+    /// partner is aborted rather than closed as if everything had gone through.
     private func partnerWrite(_ data: NIOAny) {
-        self.context?.write(data, promise: nil)
+        guard let context = self.context else { return }
+        let written = context.eventLoop.makePromise(of: Void.self)
+        written.futureResult.assumeIsolatedUnsafeUnchecked().whenFailure { _ in
+            self.partner?.partnerAbort()
+        }
+        context.write(data, promise: written)
     }
 
     private func partnerFlush() {

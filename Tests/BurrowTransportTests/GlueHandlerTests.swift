@@ -1,7 +1,12 @@
+import BurrowMux
 import BurrowTransport
 import NIOCore
 import NIOEmbedded
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// GlueHandler on two EmbeddedChannels sharing a loop: bytes, endings and backpressure, without
 /// sockets (the loopback tests prove the same over real ones).
@@ -17,15 +22,39 @@ import Testing
         }
     }
 
+    /// Records whether the channel was aborted (`abort()` asks a channel that is not a socket
+    /// for a stream reset) and, when `failWrites`, fails every write as a socket whose peer
+    /// has reset it does: the write's promise fails, the channel closes, no errorCaught.
+    final class Ending: ChannelOutboundHandler, @unchecked Sendable {
+        typealias OutboundIn = NIOAny
+        var aborted = false
+        var failWrites = false
+
+        func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+            if event is MuxStreamResetEvent { self.aborted = true }
+            promise?.fail(ChannelError.operationUnsupported)
+        }
+
+        func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+            guard self.failWrites else { return context.write(data, promise: promise) }
+            promise?.fail(IOError(errnoCode: ECONNRESET, reason: "write"))
+            context.close(promise: nil)
+        }
+    }
+
     struct Pair {
         let loop = EmbeddedEventLoop()
         let visitor: EmbeddedChannel
         let service: EmbeddedChannel
         let visitorReads = ReadCounter()
+        let visitorEnding = Ending()
+        let serviceEnding = Ending()
 
         init() throws {
             self.visitor = EmbeddedChannel(loop: self.loop)
             self.service = EmbeddedChannel(loop: self.loop)
+            try self.visitor.pipeline.syncOperations.addHandler(self.visitorEnding)
+            try self.service.pipeline.syncOperations.addHandler(self.serviceEnding)
             try self.visitor.pipeline.syncOperations.addHandler(self.visitorReads)
             let (a, b) = GlueHandler.matchedPair()
             try self.visitor.pipeline.syncOperations.addHandler(a)
@@ -76,6 +105,19 @@ import Testing
         pair.visitor.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
         pair.loop.run()
         #expect(!pair.service.isActive)
+        #expect(pair.serviceEnding.aborted)
+    }
+
+    /// NIO closes a socket whose write fails (its peer reset it) without an errorCaught: the
+    /// bytes written were lost, so the partner is aborted, not closed as if all went through.
+    @Test func aWriteThatFailsAbortsThePartner() throws {
+        let pair = try Pair()
+        pair.visitorEnding.failWrites = true
+        try pair.service.writeInbound(ByteBuffer(string: "download"))
+        pair.loop.run()
+        #expect(!pair.visitor.isActive)
+        #expect(!pair.service.isActive)
+        #expect(pair.serviceEnding.aborted)
     }
 
     @Test func aCloseOnOneSideClosesTheOther() throws {
@@ -83,5 +125,6 @@ import Testing
         try pair.service.close().wait()
         pair.loop.run()
         #expect(!pair.visitor.isActive)
+        #expect(!pair.visitorEnding.aborted)
     }
 }

@@ -67,8 +67,11 @@ final class ConnectionProbe: ChannelInboundHandler, @unchecked Sendable {
     /// it connected (on a loaded machine a whole short exchange can happen in between).
     static func isResetBeforeConnecting(_ error: Error) -> Bool {
         guard let error = error as? NIOConnectionError else { return false }
-        return error.connectionErrors.contains { ($0.error as? IOError)?.errnoCode == ECONNRESET }
+        return error.connectionErrors.contains { Self.isReset($0.error) }
     }
+
+    /// How the connection ended, as a future on its event loop (no guard timer).
+    var endingFuture: EventLoopFuture<Ending> { self.ended.futureResult }
 
     var received: Int { self.state.withLockedValue { $0.received } }
 
@@ -94,8 +97,27 @@ final class ConnectionProbe: ChannelInboundHandler, @unchecked Sendable {
         try await self.reachedPromise.futureResult.get()
     }
 
+    /// Writes and flushes. A write that fails because the peer reset the connection is how this
+    /// connection ended: NIO closes the channel on a failed write without an `errorCaught`, so
+    /// without this a reset that arrived just before the write would pass for a clean end.
     func write(_ buffer: ByteBuffer) async throws {
-        try await self.channel.writeAndFlush(buffer)
+        try await self.writeAndFlush(buffer).get()
+    }
+
+    func writeAndFlush(_ buffer: ByteBuffer) -> EventLoopFuture<Void> {
+        let written = self.channel.eventLoop.makePromise(of: Void.self)
+        // Runs on the event loop as the write fails, before the channelInactive that follows.
+        written.futureResult.whenFailure { error in
+            if Self.isReset(error) { self.end(.reset) }
+        }
+        self.channel.writeAndFlush(buffer, promise: written)
+        return written.futureResult
+    }
+
+    /// Whether `error` says the peer aborted the connection.
+    static func isReset(_ error: Error) -> Bool {
+        guard let error = error as? IOError else { return false }
+        return error.errnoCode == ECONNRESET || error.errnoCode == EPIPE
     }
 
     /// Aborts: the peer sees a reset.
@@ -117,7 +139,7 @@ final class ConnectionProbe: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
-        if let error = error as? IOError, error.errnoCode == ECONNRESET || error.errnoCode == EPIPE {
+        if Self.isReset(error) {
             self.end(.reset)
         } else {
             self.end(.failed("\(error)"))
