@@ -130,11 +130,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Shared by the test targets: in-memory session pairs, loopback helpers, byte sinks.
+        // posix_spawn's "close every descriptor above stderr", a GNU extension Swift's Glibc
+        // module leaves out: peer processes in tests must not inherit the test's sockets.
+        .target(name: "CSpawnSupport"),
+        // Shared by the test targets: in-memory session pairs, loopback helpers, byte sinks,
+        // peer processes.
         .target(
             name: "BurrowTestSupport",
             dependencies: [
                 "BurrowMux",
+                "CSpawnSupport",
                 "BurrowTransport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -193,13 +198,27 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        // What server and client share, on EmbeddedChannel: the handshake handlers.
+        // What server and client share, on EmbeddedChannel: the handshake handlers and the
+        // datagram bridge.
         .testTarget(
             name: "BurrowCoreTests",
             dependencies: [
                 "BurrowCore",
+                "BurrowMux",
                 "BurrowTransport",
                 "BurrowProtocol",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        // The server's handlers on EmbeddedChannel: a UDP port's flows.
+        .testTarget(
+            name: "BurrowServerTests",
+            dependencies: [
+                "BurrowServer",
+                "BurrowConfig",
+                "BurrowMux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

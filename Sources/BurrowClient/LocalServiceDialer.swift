@@ -42,6 +42,7 @@ struct UDPServiceDialer: LocalServiceDialer {
     func dial(on loop: EventLoop) -> EventLoopFuture<Channel> {
         let bootstrap = DatagramBootstrap(group: loop)
             .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.datagramAllocator)
+            .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(SocketTuning.flowDatagramReceiveBuffer))
         if let address = try? SocketAddress(ipAddress: self.endpoint.host, port: self.endpoint.port) {
             return bootstrap.connect(to: address)
         }

@@ -22,6 +22,7 @@ struct UDPPublicListener: PublicListener {
         let channel = try await DatagramBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.datagramAllocator)
+            .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: SocketOptionValue(SocketTuning.publicDatagramReceiveBuffer))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -46,7 +47,8 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     private final class Flow {
         /// Nil until the stream is open.
         var stream: Channel?
-        /// Datagrams that came before the stream opened, bounded by `pendingLimit` bytes.
+        /// Datagrams that came before the stream opened (copies sized to fit, not the 64 KiB
+        /// receive buffers they arrived in), bounded by `pendingLimit`.
         var pending: [ByteBuffer] = []
         var pendingBytes = 0
         var lastActive: NIODeadline
@@ -56,8 +58,9 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
         }
     }
 
-    /// What a flow may hold while its stream opens: a few datagrams, not a flood.
-    private static let pendingLimit = 64 * 1024
+    /// What a flow may hold while its stream opens: a few datagrams, not a flood. Counted in
+    /// bytes and in datagrams, so a flood of tiny ones is bounded too.
+    static let pendingLimit = (bytes: 64 * 1024, datagrams: 64)
 
     private let settings: UDPFlowSettings
     private let proxy: String
@@ -155,11 +158,13 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
 
     private func deliver(_ payload: ByteBuffer, to flow: Flow) {
         guard let stream = flow.stream else {
-            guard flow.pendingBytes + payload.readableBytes <= Self.pendingLimit else {
+            guard flow.pendingBytes + payload.readableBytes <= Self.pendingLimit.bytes,
+                flow.pending.count < Self.pendingLimit.datagrams
+            else {
                 self.dropped += 1
                 return
             }
-            flow.pending.append(payload)
+            flow.pending.append(ByteBufferAllocator().buffer(buffer: payload))
             flow.pendingBytes += payload.readableBytes
             return
         }

@@ -10,6 +10,14 @@ public enum SocketTuning {
     /// A UDP socket reads one datagram per read into a buffer of this size: NIO's default
     /// (2 KiB) would cut larger datagrams short, and UDP's largest is 65,527 bytes.
     public static let datagramAllocator = FixedSizeRecvByteBufferAllocator(capacity: 65_536)
+
+    /// Receive buffers of UDP sockets. The kernel's default (208 KiB, about 90 datagrams of
+    /// 1,200 bytes) overflows when the process is off the CPU for a tenth of a second at
+    /// 8 Mbit/s, and a datagram that finds it full is lost. A public port is one socket for
+    /// all its visitors, so it gets more than one flow's socket. The kernel caps both at
+    /// net.core.rmem_max; the memory is only used while datagrams wait.
+    public static let publicDatagramReceiveBuffer = 4 << 20
+    public static let flowDatagramReceiveBuffer = 1 << 20
 }
 
 extension ClientBootstrap {

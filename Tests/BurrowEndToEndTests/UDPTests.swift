@@ -1,5 +1,6 @@
 import BurrowClient
 import BurrowConfig
+import BurrowTestSupport
 import NIOCore
 import NIOPosix
 import Testing
@@ -16,44 +17,7 @@ import Testing
         }
     }
 
-    /// Passes what a visitor socket receives to the test; the stream ends when the socket closes.
-    final class Inbox: ChannelInboundHandler, Sendable {
-        typealias InboundIn = AddressedEnvelope<ByteBuffer>
-        let continuation: AsyncStream<ByteBuffer>.Continuation
-
-        init(_ continuation: AsyncStream<ByteBuffer>.Continuation) {
-            self.continuation = continuation
-        }
-
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            self.continuation.yield(self.unwrapInboundIn(data).data)
-        }
-
-        func channelInactive(context: ChannelHandlerContext) {
-            self.continuation.finish()
-            context.fireChannelInactive()
-        }
-    }
-
-    struct Visitor {
-        let channel: Channel
-        let inbox: AsyncStream<ByteBuffer>
-
-        static func open(host: String = "127.0.0.1") async throws -> Visitor {
-            let (inbox, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
-            let channel = try await DatagramBootstrap(group: InProcessTunnel.group)
-                .channelOption(ChannelOptions.socketOption(.so_rcvbuf), value: 1 << 20)
-                .channelOption(ChannelOptions.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 65_536))
-                .channelInitializer { $0.pipeline.addHandler(Inbox(continuation)) }
-                .bind(host: host, port: 0).get()
-            return Visitor(channel: channel, inbox: inbox)
-        }
-
-        func send(_ bytes: ByteBuffer, to port: Int, host: String = "127.0.0.1") async throws {
-            let address = try SocketAddress(ipAddress: host, port: port)
-            try await self.channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: bytes))
-        }
-    }
+    typealias Visitor = UDPVisitor
 
     static func echoService(host: String = "127.0.0.1") async throws -> Channel {
         try await DatagramBootstrap(group: InProcessTunnel.group)
@@ -71,7 +35,7 @@ import Testing
         let port = tunnel.ports[0]
 
         var visitors: [Visitor] = []
-        for _ in 0..<20 { visitors.append(try await Visitor.open()) }
+        for _ in 0..<20 { visitors.append(try await Visitor.open(group: InProcessTunnel.group)) }
         for (index, visitor) in visitors.enumerated() {
             for round in 0..<3 { try await visitor.send(ByteBuffer(string: "visitor \(index) round \(round)"), to: port) }
         }
@@ -106,7 +70,7 @@ import Testing
         }
         #expect(tunnel.client.status.map(\.remotePort) == [tunnel.ports[0], tunnel.ports[0]])
         #expect(try await InProcessTunnel.visit(tunnel.ports[0], "over tcp") == "over tcp")
-        let visitor = try await Visitor.open()
+        let visitor = try await Visitor.open(group: InProcessTunnel.group)
         var inbox = visitor.inbox.makeAsyncIterator()
         try await visitor.send(ByteBuffer(string: "over udp"), to: tunnel.ports[0])
         #expect(await inbox.next().map { String(buffer: $0) } == "over udp")
@@ -122,7 +86,7 @@ import Testing
         let tunnel = try await InProcessTunnel.start(portCount: 1, proxies: [], udp: [("game", 0, service, settings)])
         var events = tunnel.events.makeAsyncIterator()
         #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
-        let visitor = try await Visitor.open()
+        let visitor = try await Visitor.open(group: InProcessTunnel.group)
         var inbox = visitor.inbox.makeAsyncIterator()
         try await visitor.send(ByteBuffer(string: "one"), to: tunnel.ports[0])
         #expect(await inbox.next().map { String(buffer: $0) } == "one")
@@ -143,7 +107,7 @@ import Testing
         var events = tunnel.events.makeAsyncIterator()
         #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
         let port = tunnel.ports[0]
-        let first = try await Visitor.open(), second = try await Visitor.open(), third = try await Visitor.open()
+        let first = try await Visitor.open(group: InProcessTunnel.group), second = try await Visitor.open(group: InProcessTunnel.group), third = try await Visitor.open(group: InProcessTunnel.group)
         var firstInbox = first.inbox.makeAsyncIterator(), secondInbox = second.inbox.makeAsyncIterator()
         try await first.send(ByteBuffer(string: "1"), to: port)
         #expect(await firstInbox.next().map { String(buffer: $0) } == "1")
@@ -174,7 +138,7 @@ import Testing
         )
         var events = tunnel.events.makeAsyncIterator()
         #expect(await events.next { if case .proxyOpened = $0 { true } else { false } } != nil)
-        let visitor = try await Visitor.open(host: "::1")
+        let visitor = try await Visitor.open(host: "::1", group: InProcessTunnel.group)
         var inbox = visitor.inbox.makeAsyncIterator()
         try await visitor.send(ByteBuffer(string: "over IPv6"), to: tunnel.ports[0], host: "::1")
         #expect(await inbox.next().map { String(buffer: $0) } == "over IPv6")
