@@ -1,6 +1,7 @@
 import BurrowConfig
 import BurrowCore
 import BurrowTransport
+import Logging
 import NIOCore
 import NIOPosix
 
@@ -9,8 +10,9 @@ import NIOPosix
 protocol LocalServiceDialer: Sendable, CustomStringConvertible {
     /// Connects on `loop` (the visitor stream's, so the joined pair shares one loop).
     func dial(on loop: EventLoop) -> EventLoopFuture<Channel>
-    /// Joins the visitor stream to what `dial` connected. Call on their event loop.
-    func join(_ stream: Channel, to service: Channel) throws
+    /// Joins the visitor stream to what `dial` connected; `label` names the visitor's stream in
+    /// log lines ("proxy dns: flow of 203.0.113.5:41000"). Call on their event loop.
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws
 }
 
 /// A local service over TCP.
@@ -26,7 +28,7 @@ struct TCPServiceDialer: LocalServiceDialer {
             .connect(hostOrAddress: self.endpoint.host, port: self.endpoint.port)
     }
 
-    func join(_ stream: Channel, to service: Channel) throws {
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
         try GlueHandler.glue(stream, service)
     }
 
@@ -49,10 +51,10 @@ struct UDPServiceDialer: LocalServiceDialer {
         return bootstrap.connect(host: self.endpoint.host, port: self.endpoint.port)
     }
 
-    func join(_ stream: Channel, to service: Channel) throws {
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
         guard let peer = service.remoteAddress else { throw ChannelError.ioOnClosedChannel }
         try DatagramBridge.join(stream: stream, socket: service, peer: peer)
-        try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream))
+        try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream, label: label, logger: logger))
         stream.closeFuture.whenComplete { _ in service.close(promise: nil) }
     }
 
@@ -60,17 +62,30 @@ struct UDPServiceDialer: LocalServiceDialer {
 }
 
 /// On a flow's connected UDP socket: each datagram from the service goes into the stream
-/// (dropped when the stream has no room), flushed once per read burst.
-private final class SocketToStream: ChannelInboundHandler, Sendable {
+/// (dropped when the stream has no room, and counted: the count is logged when the flow
+/// ends), flushed once per read burst. Event-loop confined, like the socket.
+private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     private let stream: Channel
+    private let label: String
+    private let logger: Logger
+    private var dropped = 0
 
-    init(stream: Channel) {
+    init(stream: Channel, label: String, logger: Logger) {
         self.stream = stream
+        self.label = label
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        DatagramBridge.send(self.unwrapInboundIn(data).data, into: self.stream)
+        if !DatagramBridge.send(self.unwrapInboundIn(data).data, into: self.stream) { self.dropped += 1 }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if self.dropped > 0 {
+            self.logger.debug("\(self.label) ended with \(self.dropped) datagrams from the service dropped (no room in its stream)")
+        }
+        context.fireChannelInactive()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {

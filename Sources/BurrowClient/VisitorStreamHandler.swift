@@ -72,12 +72,18 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
             .whenComplete { result in
                 switch result {
                 case .success(let channel):
-                    guard self.join(stream: stream, service: channel, dialer: service.dialer, context: context),
+                    let kind = service.proxy.type == .udp ? "flow" : "visitor"
+                    let label = "proxy \(header.proxy): \(kind) of \(header.visitorAddress)"
+                    guard self.join(stream: stream, service: channel, dialer: service.dialer, label: label, context: context),
                           service.proxy.type == .udp else { return }
                     // A UDP flow: one per visitor address, open until it idles out.
-                    let (proxy, visitor, onEvent) = (header.proxy, header.visitorAddress, self.onEvent)
+                    let (proxy, visitor, onEvent, logger) = (header.proxy, header.visitorAddress, self.onEvent, self.logger)
+                    logger.debug("\(label) opened to \(service.dialer)")
                     onEvent(.flowOpened(proxy: proxy, visitor: visitor))
-                    stream.closeFuture.whenComplete { _ in onEvent(.flowClosed(proxy: proxy, visitor: visitor)) }
+                    stream.closeFuture.whenComplete { _ in
+                        logger.debug("\(label) closed")
+                        onEvent(.flowClosed(proxy: proxy, visitor: visitor))
+                    }
                 case .failure(let error):
                     self.logger.warning(
                         "proxy \(header.proxy): cannot reach local service \(service.dialer) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
@@ -88,13 +94,13 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// Joins the stream to its service; false when the stream ended first or the join failed.
     @discardableResult
-    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, context: ChannelHandlerContext) -> Bool {
+    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, label: String, context: ChannelHandlerContext) -> Bool {
         guard stream.isActive else {
             service.close(promise: nil)
             return false
         }
         do {
-            try dialer.join(stream, to: service)
+            try dialer.join(stream, to: service, label: label, logger: self.logger)
         } catch {
             service.close(promise: nil)
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)

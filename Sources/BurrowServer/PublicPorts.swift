@@ -65,7 +65,7 @@ actor PublicPorts {
                 return reject(.portInUse, "\(key) is in use by \(current)")
             }
             do {
-                try await self.listen(on: key, proxy: request.name, udp: udp, logger: logger)
+                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
                 return reject(.bindFailed, "cannot listen on \(key): \(ErrorText.explain(error))")
@@ -74,24 +74,28 @@ actor PublicPorts {
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
         // No port asked for: the first of the token's ports that is free here.
+        var lastFailure = ""
         for port in rule.ports.ports {
             let key = SessionRegistry.PortKey(transport, port)
             guard await self.environment.registry.reserve(key, for: owner) == nil else { continue }
             do {
-                try await self.listen(on: key, proxy: request.name, udp: udp, logger: logger)
+                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
+                lastFailure = "; \(key): \(ErrorText.explain(error))"
                 continue
             }
             logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(transport == .udp ? " (udp)" : "") (picked by the server)")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
-        return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))")
+        return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))\(lastFailure)")
     }
 
     /// Binds a public listener whose visitors (TCP connections, UDP flows) become streams of
     /// the session.
-    private func listen(on key: SessionRegistry.PortKey, proxy: String, udp: UDPFlowSettings, logger: Logger) async throws {
+    private func listen(
+        on key: SessionRegistry.PortKey, proxy: String, client: String, udp: UDPFlowSettings, logger: Logger
+    ) async throws {
         let host = self.environment.proxyBindHost
         let listener: any PublicListener
         switch key.transport {
@@ -103,7 +107,7 @@ actor PublicPorts {
         case .udp:
             let openFlow = self.openFlow
             listener = try await UDPPublicListener.bind(
-                host: host, port: key.port, on: self.loop, settings: udp, proxy: proxy, logger: logger
+                host: host, port: key.port, on: self.loop, settings: udp, label: "proxy \(proxy) of client \(client)", logger: logger
             ) { visitor in openFlow(visitor, proxy) }
         }
         guard !self.closed else {

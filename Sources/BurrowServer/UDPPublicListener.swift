@@ -16,7 +16,7 @@ struct UDPPublicListener: PublicListener {
     private let channel: Channel
 
     static func bind(
-        host: String, port: Int, on loop: EventLoop, settings: UDPFlowSettings, proxy: String, logger: Logger,
+        host: String, port: Int, on loop: EventLoop, settings: UDPFlowSettings, label: String, logger: Logger,
         openFlow: @escaping OpenFlow
     ) async throws -> UDPPublicListener {
         let channel = try await DatagramBootstrap(group: loop)
@@ -26,7 +26,7 @@ struct UDPPublicListener: PublicListener {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        UDPFlowDispatcher(settings: settings, proxy: proxy, logger: logger, openFlow: openFlow)
+                        UDPFlowDispatcher(settings: settings, label: label, logger: logger, openFlow: openFlow)
                     )
                 }
             }
@@ -63,7 +63,8 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     static let pendingLimit = (bytes: 64 * 1024, datagrams: 64)
 
     private let settings: UDPFlowSettings
-    private let proxy: String
+    /// Names the proxy in log lines: "proxy dns of client lab".
+    private let label: String
     private let logger: Logger
     private let openFlow: UDPPublicListener.OpenFlow
     private var flows: [SocketAddress: Flow] = [:]
@@ -74,9 +75,9 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     private var dropped = 0
     private var lastCapLine: NIODeadline?
 
-    init(settings: UDPFlowSettings, proxy: String, logger: Logger, openFlow: @escaping UDPPublicListener.OpenFlow) {
+    init(settings: UDPFlowSettings, label: String, logger: Logger, openFlow: @escaping UDPPublicListener.OpenFlow) {
         self.settings = settings
-        self.proxy = proxy
+        self.label = label
         self.logger = logger
         self.openFlow = openFlow
     }
@@ -117,7 +118,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             self.dropped += 1
             if self.lastCapLine.map({ now - $0 >= .seconds(10) }) ?? true {
                 self.lastCapLine = now
-                self.logger.warning("proxy \(self.proxy): \(self.settings.maximumFlows) flows open, the cap: visitor \(visitor.hostAndPort) dropped")
+                self.logger.warning("\(self.label): at its cap of \(self.settings.maximumFlows) flows: new visitor \(visitor.hostAndPort) dropped (existing flows go on)")
             }
             return
         }
@@ -139,6 +140,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                     return
                 }
                 flow.stream = stream
+                self.logger.debug("\(self.label): flow of \(visitor.hostAndPort) opened")
                 // Idle time counts from here: a session slow to open the stream is not the
                 // visitor's silence.
                 flow.lastActive = .now()
@@ -150,7 +152,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                 flow.pendingBytes = 0
                 self.flushStreams()
             case .failure(let error):
-                self.logger.info("proxy \(self.proxy): visitor \(visitor.hostAndPort) turned away: \(error)")
+                self.logger.info("\(self.label): visitor \(visitor.hostAndPort) turned away: \(ErrorText.explain(error))")
                 if self.flows[visitor] === flow { self.flows[visitor] = nil }
             }
         }
@@ -178,12 +180,12 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     private func closeIdleFlows(idle: TimeAmount) {
         let now = NIODeadline.now()
         for (visitor, flow) in self.flows where flow.stream != nil && now - flow.lastActive >= idle {
-            self.logger.debug("proxy \(self.proxy): flow of \(visitor.hostAndPort) idle for \(self.settings.idleTimeout.shortDescription): closed")
+            self.logger.debug("\(self.label): flow of \(visitor.hostAndPort) idle for \(self.settings.idleTimeout.shortDescription): closed")
             self.flows[visitor] = nil
             flow.stream?.close(promise: nil)
         }
         if self.dropped > 0 {
-            self.logger.debug("proxy \(self.proxy): \(self.dropped) datagrams dropped (no room in their stream, or over the flow cap)")
+            self.logger.debug("\(self.label): \(self.dropped) datagrams dropped (no room in their stream, or over the flow cap)")
             self.dropped = 0
         }
     }

@@ -27,7 +27,7 @@ import Testing
             return promise.futureResult
         }
 
-        func join(_ stream: Channel, to service: Channel) throws {
+        func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
             try GlueHandler.glue(stream, service)
         }
 

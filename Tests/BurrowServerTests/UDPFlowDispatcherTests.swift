@@ -20,7 +20,7 @@ import Testing
             self.socket = EmbeddedChannel(loop: self.loop)
             let opening = self.loop.makePromise(of: Channel.self)
             self.opening = opening
-            let dispatcher = UDPFlowDispatcher(settings: settings, proxy: "dns", logger: Logger(label: "test")) { _ in opening.futureResult }
+            let dispatcher = UDPFlowDispatcher(settings: settings, label: "proxy dns of client lab", logger: Logger(label: "test")) { _ in opening.futureResult }
             try self.socket.pipeline.syncOperations.addHandler(dispatcher)
             try self.socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 53)).wait()
         }

@@ -98,6 +98,8 @@ final class TunnelHarness: Sendable {
         var local: Int
         var remote: Int?
         var type = "tcp"
+        /// More keys of the proxy's table, as TOML lines.
+        var settings = ""
     }
 
     /// Starts `burrow client` against `serverPort` with `proxies`.
@@ -116,6 +118,7 @@ final class TunnelHarness: Sendable {
             type = "\(proxy.type)"
             local = "127.0.0.1:\(proxy.local)"
             \(proxy.remote.map { "remote_port = \($0)" } ?? "")
+            \(proxy.settings)
             """
         }.joined(separator: "\n")
         let config = try self.write("client-\(UUID().uuidString).toml", """

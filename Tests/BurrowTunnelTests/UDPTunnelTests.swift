@@ -134,6 +134,39 @@ import Testing
     }
 }
 
+extension UDPTunnelTests {
+    /// The flow cap and the idle timeout as a user sees them: in the logs of both ends.
+    @Test func theFlowCapDropsANewVisitorWithALogLineUntilAnIdleFlowMakesRoom() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try PeerProcess("/usr/bin/python3", [UDPEchoPeer.script, "127.0.0.1"], mergeStandardError: true)
+        defer { echo.terminate() }
+        let echoPort = try #require(Int(try await echo.line(startingWith: "listening on ").split(separator: " ").last!))
+        let server = try await harness.startServer(ports: try await LoopbackPorts.free(1))
+        defer { server.process.terminate() }
+        let proxy = TunnelHarness.Proxy(name: "game", local: echoPort, type: "udp", settings: "max_flows = 1\nidle_timeout = \"2s\"")
+        let client = try harness.startClient(serverPort: server.port, proxies: [proxy])
+        defer { client.terminate() }
+        let port = try await client.publishedPort()
+
+        let first = try await UDPVisitor.open(), second = try await UDPVisitor.open()
+        var firstInbox = first.inbox.makeAsyncIterator(), secondInbox = second.inbox.makeAsyncIterator()
+        try await first.send(ByteBuffer(string: "first"), to: port)
+        #expect(await firstInbox.next().map { String(buffer: $0) } == "first")
+        let firstAddress = "127.0.0.1:\(first.channel.localAddress!.port!)"
+        try await second.send(ByteBuffer(string: "second"), to: port)
+        let capped = try await server.process.line(containing: "at its cap of 1 flows")
+        #expect(capped.contains("proxy game of client lab: at its cap of 1 flows: new visitor 127.0.0.1:\(second.channel.localAddress!.port!) dropped"))
+
+        // The first flow idles out on the server, and so on the client; then there is room.
+        _ = try await server.process.line(containing: "flow of \(firstAddress) idle for 2.0 s: closed")
+        _ = try await client.line(containing: "proxy game: flow of \(firstAddress) closed")
+        try await second.send(ByteBuffer(string: "second again"), to: port)
+        #expect(await secondInbox.next().map { String(buffer: $0) } == "second again")
+        await first.close()
+        await second.close()
+    }
+}
+
 /// `Peers/udp_echo.py`: one UDP socket that sends every datagram back to its sender.
 enum UDPEchoPeer {
     static var script: String {
