@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Burrow's benchmark: the same workloads, in one run, through
 #   direct   no tunnel (the floor)
-#   socat    a one-hop relay (socat forks per connection)
+#   socat    a one-hop relay (socat forks per connection, and per UDP peer)
 #   ssh -R   a throwaway sshd on loopback, aes128-gcm
 #   burrow   server + client over tcp, over tls (burrow_tls, a pinned self-signed certificate) and
 #            over WebSocket (burrow_ws)
 # and a table of every figure with its ratio to socat, and of each burrow transport's throughput
-# against burrow over tcp (also written as JSON to bench/out/).
+# against burrow over tcp (also written as JSON to bench/out/). UDP gets a table of its own:
+# direct, socat's UDP relay and burrow over tcp, iperf3 -u at the highest rate with < 1% loss
+# and the round trip of one 64-byte datagram at a time.
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
 # Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
@@ -15,8 +17,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-duration=5; held=10000; rate_seconds=5; latency_count=20000
-if [ "${1:-}" = "--quick" ]; then duration=2; held=2000; rate_seconds=2; latency_count=5000; fi
+duration=5; held=10000; rate_seconds=5; latency_count=20000; udp_seconds=3
+if [ "${1:-}" = "--quick" ]; then duration=2; held=2000; rate_seconds=2; latency_count=5000; udp_seconds=2; fi
 
 scripts/setup --bench
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -39,11 +41,19 @@ wait_port() { for _ in $(seq 1 200); do (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev
 echo_port=$(free_port); "$bin/burrow-bench" echo --port "$echo_port" >/dev/null & pids+=($!)
 iperf_port=$(free_port); iperf3 -s -p "$iperf_port" >/dev/null 2>&1 & pids+=($!)
 wait_port "$echo_port"; wait_port "$iperf_port"
+# The UDP echo picks its own port and says which.
+"$bin/burrow-bench" udp-echo > "$work/udp-echo.out" & pids+=($!)
+for _ in $(seq 1 200); do grep -q LISTEN "$work/udp-echo.out" 2>/dev/null && break; sleep 0.05; done
+udp_echo_port=$(awk '/LISTEN/ {print $2}' "$work/udp-echo.out")
 
 # --- socat ---------------------------------------------------------------------------------------
 socat_echo=$(free_port); socat_iperf=$(free_port)
 socat TCP-LISTEN:"$socat_echo",fork,reuseaddr,backlog=4096 TCP:127.0.0.1:"$echo_port" & pids+=($!)
 socat TCP-LISTEN:"$socat_iperf",fork,reuseaddr TCP:127.0.0.1:"$iperf_port" & pids+=($!)
+# UDP: iperf3's datagrams share the port number of its control connection.
+socat_udp_echo=$(free_port)
+socat UDP-LISTEN:"$socat_udp_echo",fork,reuseaddr UDP:127.0.0.1:"$udp_echo_port" & pids+=($!)
+socat UDP-LISTEN:"$socat_iperf",fork,reuseaddr UDP:127.0.0.1:"$iperf_port" & pids+=($!)
 
 # --- ssh -R: a throwaway sshd on loopback ---------------------------------------------------------
 ssh_port=$(free_port); ssh_echo=$(free_port); ssh_iperf=$(free_port)
@@ -78,10 +88,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 fingerprint=$("$bin/burrow" fingerprint "$work/tls.crt")
 
 # Starts a burrow server and client publishing the echo and iperf3 services.
-# $1 name, $2 scheme (tcp|tls|ws); sets ${1}_echo, ${1}_iperf, ${1}_server_pid, ${1}_client_pid.
+# $1 name, $2 scheme (tcp|tls|ws); sets ${1}_echo, ${1}_iperf, ${1}_udp_echo, ${1}_server_pid,
+# ${1}_client_pid. iperf3's port is published for TCP and UDP (its datagrams follow its control
+# connection's port).
 start_burrow() {
-  local name=$1 scheme=$2 server_port echo iperf server_extra="" client_tls="" url dial_port
-  server_port=$(free_port); echo=$(free_port); iperf=$(free_port)
+  local name=$1 scheme=$2 server_port echo iperf udp_echo server_extra="" client_tls="" url dial_port
+  server_port=$(free_port); echo=$(free_port); iperf=$(free_port); udp_echo=$(free_port)
   url="$scheme://127.0.0.1:$server_port"; dial_port=$server_port
   if [ "$scheme" = tls ]; then
     server_extra=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$work/tls.crt" "$work/tls.key")
@@ -98,7 +110,7 @@ $server_extra
 [[tokens]]
 name = "bench"
 token = "$token"
-ports = [$echo, $iperf]
+ports = [$echo, $iperf, $udp_echo]
 CONF
   cat > "$work/client-$name.toml" <<CONF
 server = "$url"
@@ -113,11 +125,21 @@ remote_port = $echo
 name = "iperf"
 local = "127.0.0.1:$iperf_port"
 remote_port = $iperf
+[[proxies]]
+name = "iperf-udp"
+type = "udp"
+local = "127.0.0.1:$iperf_port"
+remote_port = $iperf
+[[proxies]]
+name = "udp-echo"
+type = "udp"
+local = "127.0.0.1:$udp_echo_port"
+remote_port = $udp_echo
 CONF
   "$bin/burrow" server -c "$work/server-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_server_pid" %s $!
   wait_port "$dial_port"
   "$bin/burrow" client -c "$work/client-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_client_pid" %s $!
-  printf -v "${name}_echo" %s "$echo"; printf -v "${name}_iperf" %s "$iperf"
+  printf -v "${name}_echo" %s "$echo"; printf -v "${name}_iperf" %s "$iperf"; printf -v "${name}_udp_echo" %s "$udp_echo"
 }
 start_burrow burrow tcp
 start_burrow burrow_tls tls
@@ -139,6 +161,48 @@ iperf_gbps() {
   done
   echo "iperf3 through port $port failed: $(cat "$work/iperf.json")" >&2
   return 1
+}
+
+# One iperf3 -u run through port $1 at $2 Mbit/s of 1,400-byte datagrams: prints the Mbit/s
+# received and the loss in percent.
+udp_run() {
+  local port=$1 rate=$2
+  for attempt in 1 2 3 4 5; do
+    if iperf3 -c 127.0.0.1 -p "$port" -u -b "${rate}M" -l 1400 -t "$udp_seconds" -J > "$work/iperf-udp.json" 2>/dev/null \
+       && python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6, s["lost_percent"])' "$work/iperf-udp.json" 2>/dev/null; then
+      return 0
+    fi
+    sleep 1
+  done
+  echo "iperf3 -u through port $port failed: $(cat "$work/iperf-udp.json")" >&2
+  return 1
+}
+
+# The highest iperf3 -u rate through port $1 with < 1% loss: doubling from 50 Mbit/s until the
+# loss passes 1% (or the sender cannot reach the rate), then halving the gap four times.
+# Prints "received_mbps loss_percent" of the best run.
+udp_best() {
+  local port=$1 low=0 high=0 rate=50 best="0 100" result
+  while :; do
+    result=$(udp_run "$port" "$rate") || return 1
+    if python3 -c 'import sys; r, l, want = map(float, sys.argv[1:]); sys.exit(0 if l < 1 else 1)' $result "$rate"; then
+      low=$rate; best=$result
+      # A sender that cannot reach the rate has found the ceiling without loss.
+      python3 -c 'import sys; r, l, want = map(float, sys.argv[1:]); sys.exit(0 if r < 0.8 * want else 1)' $result "$rate" && break
+      [ "$rate" -ge 40000 ] && break
+      rate=$((rate * 2))
+    else
+      high=$rate; break
+    fi
+  done
+  if [ "$high" -gt 0 ]; then
+    for _ in 1 2 3 4; do
+      rate=$(((low + high) / 2))
+      result=$(udp_run "$port" "$rate") || return 1
+      if python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) < 1 else 1)' $result; then low=$rate; best=$result; else high=$rate; fi
+    done
+  fi
+  echo "$best"
 }
 
 # CPU ticks (1/100 s) used so far by the processes given.
@@ -172,6 +236,17 @@ for target in "${targets[@]}"; do
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
   json+="\"$target\": {\"single_gbps\": $single, \"cpu_s_per_gb\": $cpu_per_gb, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
 done
+
+# UDP: direct, socat's relay, burrow over tcp.
+declare -A udp_echo_ports=([direct]=$udp_echo_port [socat]=$socat_udp_echo [burrow]=$burrow_udp_echo)
+json+="\"udp\": {"
+for target in direct socat burrow; do
+  echo "measuring $target over UDP..." >&2
+  read -r udp_mbps udp_loss <<< "$(udp_best "${iperf_ports[$target]}")"
+  udp_latency=$("$bin/burrow-bench" udp-latency --port "${udp_echo_ports[$target]}" --count "$latency_count")
+  json+="\"$target\": {\"mbps\": $udp_mbps, \"loss_percent\": $udp_loss, \"latency\": $udp_latency},"
+done
+json="${json%,}},"
 
 # Memory: burrow server + client, idle and while holding idle visitor connections.
 idle=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
@@ -209,5 +284,18 @@ for t in ["burrow", "burrow_tls", "burrow_ws"]:
           f"server + client CPU {r[t]['cpu_s_per_gb']:.2f} s per GB carried")
 m = r["burrow_memory"]
 per = (m["holding_kib"] - m["idle_kib"]) / m["held"]
+u = r["udp"]
+print()
+print("| UDP workload".ljust(37) + "| " + " | ".join(t.ljust(18) for t in ["direct", "socat", "burrow"]) + " | unit (ratio to socat)")
+def udp_row(name, get, unit):
+    base = get(u["socat"])
+    print(f"| {name:34} | " + " | ".join(f"{get(u[t]):10.2f} ({get(u[t]) / base if base else 0:5.2f}x)" for t in ["direct", "socat", "burrow"]) + f" | {unit}")
+udp_row("throughput, < 1% loss (iperf3 -u)", lambda x: x["mbps"], "Mbit/s received")
+udp_row("loss at that rate", lambda x: x["loss_percent"], "%")
+udp_row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is better)")
+udp_row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
+print(f"burrow UDP: throughput {u['burrow']['mbps'] / u['socat']['mbps']:.2f}x socat's (goal >= 1), "
+      f"round trip p50 {u['burrow']['latency']['p50_us'] / u['socat']['latency']['p50_us']:.2f}x socat's (goal <= 2); "
+      f"datagrams lost in the round-trip runs: " + ", ".join(f"{t} {u[t]['latency']['lost']}" for t in ["direct", "socat", "burrow"]))
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
 PY

@@ -11,7 +11,7 @@ struct BurrowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "burrow-bench",
         abstract: "Load generators for Burrow's benchmark (bench/run.sh).",
-        subcommands: [Echo.self, Latency.self, Rate.self, Hold.self]
+        subcommands: [Echo.self, Latency.self, Rate.self, Hold.self, UDPEcho.self, UDPLatency.self]
     )
 }
 
