@@ -163,12 +163,13 @@ iperf_gbps() {
   return 1
 }
 
-# One iperf3 -u run through port $1 at $2 Mbit/s of 1,400-byte datagrams: prints the Mbit/s
+# One iperf3 -u run through port $1 at $2 Mbit/s of 1,400-byte datagrams, iperf3's own sockets
+# with 4 MiB buffers (so the loss measured is the path's, not iperf3's): prints the Mbit/s
 # received and the loss in percent.
 udp_run() {
   local port=$1 rate=$2
   for attempt in 1 2 3 4 5; do
-    if iperf3 -c 127.0.0.1 -p "$port" -u -b "${rate}M" -l 1400 -t "$udp_seconds" -J > "$work/iperf-udp.json" 2>/dev/null \
+    if iperf3 -c 127.0.0.1 -p "$port" -u -b "${rate}M" -l 1400 -w 4M -t "$udp_seconds" -J > "$work/iperf-udp.json" 2>/dev/null \
        && python3 -c 'import json,sys; s=json.load(open(sys.argv[1]))["end"]["sum"]; print(s["bits_per_second"] * (1 - s["lost_percent"] / 100) / 1e6, s["lost_percent"])' "$work/iperf-udp.json" 2>/dev/null; then
       return 0
     fi
@@ -178,13 +179,24 @@ udp_run() {
   return 1
 }
 
+# One rate, tried twice if the first run loses 1% or more: on this shared machine a single run
+# can lose to a moment off the CPU. Prints "received_mbps loss_percent" of the better run.
+udp_try() {
+  local result
+  result=$(udp_run "$1" "$2") || return 1
+  if ! python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) < 1 else 1)' $result; then
+    result=$(udp_run "$1" "$2") || return 1
+  fi
+  echo "$result"
+}
+
 # The highest iperf3 -u rate through port $1 with < 1% loss: doubling from 50 Mbit/s until the
 # loss passes 1% (or the sender cannot reach the rate), then halving the gap four times.
 # Prints "received_mbps loss_percent" of the best run.
 udp_best() {
   local port=$1 low=0 high=0 rate=50 best="0 100" result
   while :; do
-    result=$(udp_run "$port" "$rate") || return 1
+    result=$(udp_try "$port" "$rate") || return 1
     if python3 -c 'import sys; r, l, want = map(float, sys.argv[1:]); sys.exit(0 if l < 1 else 1)' $result "$rate"; then
       low=$rate; best=$result
       # A sender that cannot reach the rate has found the ceiling without loss.
@@ -198,7 +210,7 @@ udp_best() {
   if [ "$high" -gt 0 ]; then
     for _ in 1 2 3 4; do
       rate=$(((low + high) / 2))
-      result=$(udp_run "$port" "$rate") || return 1
+      result=$(udp_try "$port" "$rate") || return 1
       if python3 -c 'import sys; sys.exit(0 if float(sys.argv[2]) < 1 else 1)' $result; then low=$rate; best=$result; else high=$rate; fi
     done
   fi

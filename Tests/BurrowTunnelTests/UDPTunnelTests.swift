@@ -91,15 +91,9 @@ import Testing
     }
 
     @Test func aThousandVisitorsEachGetTheirOwnRepliesAndTheLargestDatagramComesBackWhole() async throws {
-        let harness = try await TunnelHarness()
-        let echo = try PeerProcess("/usr/bin/python3", [UDPEchoPeer.script, "127.0.0.1"], mergeStandardError: true)
-        defer { echo.terminate() }
-        let echoPort = try #require(Int(try await echo.line(startingWith: "listening on ").split(separator: " ").last!))
-        let server = try await harness.startServer(ports: try await LoopbackPorts.free(1))
-        defer { server.process.terminate() }
-        let client = try harness.startClient(serverPort: server.port, proxies: [.init(name: "echo", local: echoPort, type: "udp")])
-        defer { client.terminate() }
-        let port = try await client.publishedPort()
+        let tunnel = try await UDPEchoTunnel.start(proxy: "echo")
+        defer { tunnel.stop() }
+        let port = tunnel.port
 
         var visitors: [UDPVisitor] = []
         for _ in 0..<1_000 { visitors.append(try await UDPVisitor.open()) }
@@ -137,16 +131,9 @@ import Testing
 extension UDPTunnelTests {
     /// The flow cap and the idle timeout as a user sees them: in the logs of both ends.
     @Test func theFlowCapDropsANewVisitorWithALogLineUntilAnIdleFlowMakesRoom() async throws {
-        let harness = try await TunnelHarness()
-        let echo = try PeerProcess("/usr/bin/python3", [UDPEchoPeer.script, "127.0.0.1"], mergeStandardError: true)
-        defer { echo.terminate() }
-        let echoPort = try #require(Int(try await echo.line(startingWith: "listening on ").split(separator: " ").last!))
-        let server = try await harness.startServer(ports: try await LoopbackPorts.free(1))
-        defer { server.process.terminate() }
-        let proxy = TunnelHarness.Proxy(name: "game", local: echoPort, type: "udp", settings: "max_flows = 1\nidle_timeout = \"2s\"")
-        let client = try harness.startClient(serverPort: server.port, proxies: [proxy])
-        defer { client.terminate() }
-        let port = try await client.publishedPort()
+        let tunnel = try await UDPEchoTunnel.start(proxy: "game", settings: "max_flows = 1\nidle_timeout = \"2s\"")
+        defer { tunnel.stop() }
+        let (server, client, port) = (tunnel.server.process, tunnel.client, tunnel.port)
 
         let first = try await UDPVisitor.open(), second = try await UDPVisitor.open()
         var firstInbox = first.inbox.makeAsyncIterator(), secondInbox = second.inbox.makeAsyncIterator()
@@ -154,11 +141,11 @@ extension UDPTunnelTests {
         #expect(await firstInbox.next().map { String(buffer: $0) } == "first")
         let firstAddress = "127.0.0.1:\(first.channel.localAddress!.port!)"
         try await second.send(ByteBuffer(string: "second"), to: port)
-        let capped = try await server.process.line(containing: "at its cap of 1 flows")
+        let capped = try await server.line(containing: "at its cap of 1 flows")
         #expect(capped.contains("proxy game of client lab: at its cap of 1 flows: new visitor 127.0.0.1:\(second.channel.localAddress!.port!) dropped"))
 
         // The first flow idles out on the server, and so on the client; then there is room.
-        _ = try await server.process.line(containing: "flow of \(firstAddress) idle for 2.0 s: closed")
+        _ = try await server.line(containing: "flow of \(firstAddress) idle for 2.0 s: closed")
         _ = try await client.line(containing: "proxy game: flow of \(firstAddress) closed")
         try await second.send(ByteBuffer(string: "second again"), to: port)
         #expect(await secondInbox.next().map { String(buffer: $0) } == "second again")
@@ -167,9 +154,36 @@ extension UDPTunnelTests {
     }
 }
 
-/// `Peers/udp_echo.py`: one UDP socket that sends every datagram back to its sender.
-enum UDPEchoPeer {
+/// `Peers/udp_echo.py` (one UDP socket that sends every datagram back to its sender) published
+/// as a UDP proxy through a server and client of its own.
+struct UDPEchoTunnel {
+    let harness: TunnelHarness
+    let echo: PeerProcess
+    let server: TunnelHarness.Server
+    let client: PeerProcess
+    /// The public port.
+    let port: Int
+
     static var script: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/udp_echo.py").path
+    }
+
+    /// `settings`: more keys of the proxy's table, as TOML lines.
+    static func start(proxy: String, settings: String = "") async throws -> UDPEchoTunnel {
+        let harness = try await TunnelHarness()
+        let echo = try PeerProcess("/usr/bin/python3", [Self.script, "127.0.0.1"], mergeStandardError: true)
+        let echoPort = try #require(Int(try await echo.line(startingWith: "listening on ").split(separator: " ").last!))
+        let server = try await harness.startServer(ports: try await LoopbackPorts.free(1))
+        let client = try harness.startClient(
+            serverPort: server.port, proxies: [.init(name: proxy, local: echoPort, type: "udp", settings: settings)]
+        )
+        // A failure here leaves nothing running: each PeerProcess ends its process when freed.
+        return UDPEchoTunnel(harness: harness, echo: echo, server: server, client: client, port: try await client.publishedPort())
+    }
+
+    func stop() {
+        self.client.terminate()
+        self.server.process.terminate()
+        self.echo.terminate()
     }
 }
