@@ -138,16 +138,7 @@ final class ClientSession: Sendable {
     /// Where the session goes, and how: the transport options of `server =`, `[tls]` and
     /// `[websocket]`.
     static func target(_ configuration: ClientConfig) -> DialTarget {
-        let server = configuration.server
-        let tls = server.scheme.usesTLS ? TLSClientTrust(
-            serverName: configuration.tls.serverName ?? server.endpoint.host,
-            certificateAuthorityFile: configuration.tls.certificateAuthority,
-            pinnedFingerprint: configuration.tls.fingerprint
-        ) : nil
-        let webSocket = server.scheme.isWebSocket ? DialTarget.WebSocket(
-            host: server.httpHost, path: server.path ?? "/", headers: configuration.webSocketHeaders.map { ($0.name, $0.value) }
-        ) : nil
-        return DialTarget(host: server.endpoint.host, port: server.endpoint.port, tls: tls, webSocket: webSocket)
+        DialTarget(configuration.server, tls: configuration.tls, headers: configuration.webSocketHeaders)
     }
 
     /// The server broke the control protocol: GoAway(protocol error) tells it, and the error

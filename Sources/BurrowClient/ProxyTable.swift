@@ -48,6 +48,8 @@ final class ProxyTable: Sendable {
     @discardableResult
     func add(_ proxy: ClientConfig.Proxy) -> Bool {
         let dialer: any LocalServiceDialer = switch proxy.type {
+        case .tcp where proxy.webSocket != nil:
+            WebSocketServiceDialer(service: proxy.webSocket!, connectTimeout: self.connectTimeout)
         case .tcp: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout)
         case .udp: UDPServiceDialer(endpoint: proxy.local)
         }

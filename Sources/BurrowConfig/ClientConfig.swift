@@ -6,8 +6,12 @@ public struct ClientConfig: Equatable, Sendable {
     public struct Proxy: Equatable, Sendable {
         public var name: String
         public var type: ProxyType
-        /// The local service, inside the LAN.
+        /// The local service, inside the LAN (for a WebSocket service, the host and port of
+        /// its URL).
         public var local: Endpoint
+        /// Set when the local service speaks WebSocket (`local = "ws://..."` or `"wss://..."`):
+        /// each visitor gets a WebSocket connection of its own.
+        public var webSocket: WebSocketService?
         /// The public port; nil lets the server pick one of the token's.
         public var remotePort: Int?
         /// For `type = "udp"`: its flows' idle timeout and cap.
@@ -19,6 +23,19 @@ public struct ClientConfig: Equatable, Sendable {
             self.local = local
             self.remotePort = remotePort
             self.udp = udp
+        }
+    }
+
+    /// A local service reached over WebSocket: its URL, how a `wss://` one is verified, and
+    /// extra headers on the upgrade request (Host, Origin, Sec-WebSocket-Protocol, ...).
+    public struct WebSocketService: Equatable, Sendable {
+        /// A `ws://` or `wss://` URL.
+        public var url: ServerAddress
+        public var tls = TLS()
+        public var headers: [WebSocketHeader] = []
+
+        public init(url: ServerAddress) {
+            self.url = url
         }
     }
 
@@ -112,24 +129,7 @@ public struct ClientConfig: Equatable, Sendable {
             }
             table.rejectUnknownKeys()
         }
-        var tls = TLS()
-        if let table = root.table("tls") {
-            tls.certificateAuthority = table.string("ca")
-            tls.serverName = table.string("server_name")
-            if let text = table.string("fingerprint") {
-                tls.fingerprint = Self.parseFingerprint(text)
-                if tls.fingerprint == nil {
-                    table.report("fingerprint", "expected \"sha256:\" and 64 hex digits (as `burrow fingerprint FILE` prints), got \"\(text)\"")
-                }
-            }
-            if tls.certificateAuthority != nil, tls.fingerprint != nil {
-                table.report("fingerprint", "give either ca or fingerprint, not both")
-            }
-            if let server, !server.scheme.usesTLS {
-                table.report(nil, "applies to tls:// and wss:// servers only, but server is \(server)")
-            }
-            table.rejectUnknownKeys()
-        }
+        let tls = root.table("tls").map { Self.readTLS($0, for: server, what: "server") } ?? TLS()
         let headers = root.table("websocket").map { Self.readWebSocket($0, server: server) } ?? []
         var proxies: [Proxy] = []
         for reader in root.tables("proxies") {
@@ -178,27 +178,56 @@ public struct ClientConfig: Equatable, Sendable {
         return address
     }
 
-    /// `[websocket] headers = { Host = "..." }`: extra headers on the upgrade request. The ones
-    /// the upgrade itself needs cannot be overridden.
-    private static func readWebSocket(_ table: TableReader, server: ServerAddress?) -> [(String, String)] {
-        let reserved: Set<String> = ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "content-length", "transfer-encoding"]
-        var headers: [(String, String)] = []
-        for (name, value) in table.stringTable("headers") ?? [] {
-            let validName = !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
-            if !validName {
-                table.report("headers", "\"\(name)\" is not a valid HTTP header name")
-            } else if reserved.contains(name.lowercased()) {
-                table.report("headers", "\(name) is set by the WebSocket upgrade itself")
-            } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                table.report("headers", "the value of \(name) contains a line break")
-            } else {
-                headers.append((name, value))
+    /// A `[tls]` table (the session's, or a `wss://` local service's): a CA file or a pinned
+    /// fingerprint, and the name to verify. `what` names the URL it belongs to in messages.
+    private static func readTLS(_ table: TableReader, for url: ServerAddress?, what: String) -> TLS {
+        var tls = TLS()
+        tls.certificateAuthority = table.string("ca")
+        tls.serverName = table.string("server_name")
+        if let text = table.string("fingerprint") {
+            tls.fingerprint = Self.parseFingerprint(text)
+            if tls.fingerprint == nil {
+                table.report("fingerprint", "expected \"sha256:\" and 64 hex digits (as `burrow fingerprint FILE` prints), got \"\(text)\"")
             }
         }
+        if tls.certificateAuthority != nil, tls.fingerprint != nil {
+            table.report("fingerprint", "give either ca or fingerprint, not both")
+        }
+        if let url, !url.scheme.usesTLS {
+            let schemes = what == "server" ? "tls:// and wss://" : "wss://"
+            table.report(nil, "applies to \(schemes) \(what)s only, but \(what) is \(url)")
+        }
+        table.rejectUnknownKeys()
+        return tls
+    }
+
+    /// `[websocket] headers = { Host = "..." }`: extra headers on the upgrade request.
+    private static func readWebSocket(_ table: TableReader, server: ServerAddress?) -> [(String, String)] {
+        let headers = Self.readHeaders(table, "headers")
         if let server, !server.scheme.isWebSocket {
             table.report(nil, "applies to ws:// and wss:// servers only, but server is \(server)")
         }
         table.rejectUnknownKeys()
+        return headers
+    }
+
+    /// Extra headers on a WebSocket upgrade request, from the inline table `key`. The ones the
+    /// upgrade itself needs cannot be overridden.
+    private static func readHeaders(_ table: TableReader, _ key: String) -> [(String, String)] {
+        let reserved: Set<String> = ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "content-length", "transfer-encoding"]
+        var headers: [(String, String)] = []
+        for (name, value) in table.stringTable(key) ?? [] {
+            let validName = !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+            if !validName {
+                table.report(key, "\"\(name)\" is not a valid HTTP header name")
+            } else if reserved.contains(name.lowercased()) {
+                table.report(key, "\(name) is set by the WebSocket upgrade itself")
+            } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
+                table.report(key, "the value of \(name) contains a line break")
+            } else {
+                headers.append((name, value))
+            }
+        }
         return headers
     }
 
@@ -231,7 +260,7 @@ public struct ClientConfig: Equatable, Sendable {
                 reader.report("type", "unsupported proxy type \"\(text)\" (this build supports \(supported))")
             }
         }
-        let local = reader.endpoint("local", required: true)
+        let (local, webSocket) = Self.readLocal(reader, type: type)
         if let local, local.port == 0 { reader.report("local", "port 0 is not a service port") }
         let remotePort = reader.port("remote_port")
         var udp = UDPFlowSettings()
@@ -245,6 +274,37 @@ public struct ClientConfig: Equatable, Sendable {
             }
         }
         guard let name, let local, local.port > 0 else { return nil }
-        return Proxy(name: name, type: type, local: local, remotePort: remotePort, udp: udp)
+        var proxy = Proxy(name: name, type: type, local: local, remotePort: remotePort, udp: udp)
+        proxy.webSocket = webSocket
+        return proxy
+    }
+
+    /// `local = "host:port"`, or for a TCP proxy a WebSocket service: `"ws://host[:port]/path"`
+    /// or `"wss://..."`, with optional `headers` and (for wss) `tls` tables of its own.
+    private static func readLocal(_ reader: TableReader, type: ProxyType) -> (Endpoint?, WebSocketService?) {
+        guard let text = reader.string("local", required: true) else { return (nil, nil) }
+        guard text.contains("://") else {
+            for key in ["headers", "tls"] where reader.has(key) {
+                _ = reader.value(key)
+                reader.report(key, "applies to ws:// and wss:// local services only")
+            }
+            guard let endpoint = Endpoint(parsing: text) else {
+                reader.report("local", "expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"\(text)\"")
+                return (nil, nil)
+            }
+            return (endpoint, nil)
+        }
+        guard let url = ServerAddress(parsing: text), url.scheme.isWebSocket else {
+            reader.report("local", "expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"\(text)\"")
+            return (nil, nil)
+        }
+        guard type == .tcp else {
+            reader.report("local", "a WebSocket service carries a byte stream: it needs type = \"tcp\", not \"\(type)\"")
+            return (nil, nil)
+        }
+        var service = WebSocketService(url: url)
+        service.headers = Self.readHeaders(reader, "headers").map { WebSocketHeader(name: $0.0, value: $0.1) }
+        if let table = reader.table("tls") { service.tls = Self.readTLS(table, for: url, what: "local service") }
+        return (url.endpoint, service)
     }
 }

@@ -34,24 +34,28 @@ extension ChannelPipeline.SynchronousOperations {
     /// header unless `headers` has one). On 101 the pipeline ends in a
     /// `WebSocketByteStreamHandler` and `onUpgrade` adds whatever reads the bytes; any other
     /// answer, or none, is reported to `onFailure` in words that name the HTTP status.
+    /// `acceptsText`: text messages from the server are bytes too (a local service).
     public func configureWebSocketClient(
         host: String,
         path: String,
         headers: [(String, String)],
+        acceptsText: Bool = false,
         onFailure: @escaping (Error) -> Void,
         onUpgrade: @escaping @Sendable (Channel) throws -> Void
     ) throws {
         try self.addHTTPClientHandlers(
             leftOverBytesStrategy: .forwardBytes,
-            withClientUpgrade: (upgraders: [ByteStreamClientUpgrader(onUpgrade: onUpgrade)], completionHandler: { _ in })
+            withClientUpgrade: (
+                upgraders: [ByteStreamClientUpgrader(acceptsText: acceptsText, onUpgrade: onUpgrade)], completionHandler: { _ in }
+            )
         )
         try self.addHandler(WebSocketUpgradeDialer(host: host, path: path, headers: headers, onFailure: onFailure))
     }
 
     /// What both sides run once upgraded: the byte stream handler reads and writes frames
     /// itself, so NIO's frame codec is not installed.
-    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role) throws {
-        try self.addHandler(WebSocketByteStreamHandler(role: role))
+    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role, acceptsText: Bool = false) throws {
+        try self.addHandler(WebSocketByteStreamHandler(role: role, acceptsText: acceptsText))
     }
 }
 
@@ -94,9 +98,11 @@ private final class ByteStreamClientUpgrader: NIOHTTPClientProtocolUpgrader, Sen
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
     private let handshake = NIOWebSocketClientUpgrader(upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() })
+    private let acceptsText: Bool
     private let onUpgrade: @Sendable (Channel) throws -> Void
 
-    init(onUpgrade: @escaping @Sendable (Channel) throws -> Void) {
+    init(acceptsText: Bool, onUpgrade: @escaping @Sendable (Channel) throws -> Void) {
+        self.acceptsText = acceptsText
         self.onUpgrade = onUpgrade
     }
 
@@ -112,7 +118,7 @@ private final class ByteStreamClientUpgrader: NIOHTTPClientProtocolUpgrader, Sen
         context.eventLoop.makeCompletedFuture {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(context: try pipeline.context(handlerType: WebSocketUpgradeDialer.self), promise: nil)
-            try pipeline.addWebSocketByteStream(role: .client)
+            try pipeline.addWebSocketByteStream(role: .client, acceptsText: self.acceptsText)
             try self.onUpgrade(context.channel)
         }
     }

@@ -11,11 +11,14 @@ public struct DialTarget: Sendable {
         public var host: String
         public var path: String
         public var headers: [(String, String)]
+        /// Whether the server's text messages are bytes too (a local service), or refused.
+        public var acceptsText: Bool
 
-        public init(host: String, path: String, headers: [(String, String)] = []) {
+        public init(host: String, path: String, headers: [(String, String)] = [], acceptsText: Bool = false) {
             self.host = host
             self.path = path
             self.headers = headers
+            self.acceptsText = acceptsText
         }
     }
 
@@ -76,7 +79,7 @@ public final class TransportDialer: Sendable {
                     }
                     guard let webSocket = target.webSocket else { return try onStream(channel) }
                     try pipeline.configureWebSocketClient(
-                        host: webSocket.host, path: webSocket.path, headers: webSocket.headers,
+                        host: webSocket.host, path: webSocket.path, headers: webSocket.headers, acceptsText: webSocket.acceptsText,
                         onFailure: onFailure, onUpgrade: onStream
                     )
                 }

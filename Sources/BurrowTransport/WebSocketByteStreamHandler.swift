@@ -44,9 +44,11 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     /// The peer broke the protocol: the connection is closing, nothing more is read.
     private var failed = false
 
-    public init(role: Role) {
+    /// `acceptsText`: text messages are read as bytes too (a local service's WebSocket),
+    /// instead of being refused as from a peer that is not Burrow.
+    public init(role: Role, acceptsText: Bool = false) {
         self.role = role
-        self.reader = WebSocketFrameReader(fromClient: role == .server)
+        self.reader = WebSocketFrameReader(fromClient: role == .server, acceptsText: acceptsText)
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -78,6 +80,10 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     public func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        guard !self.closeSent else {
+            promise?.fail(ChannelError.outputClosed)
+            return
+        }
         let bytes = self.unwrapOutboundIn(data)
         self.pending.append(bytes)
         self.pendingBytes += bytes.readableBytes
@@ -96,13 +102,22 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     /// Closing the whole connection says goodbye with a close frame first (proxies log a clean
-    /// close instead of an abort); half-closes have no WebSocket form and pass through.
+    /// close instead of an abort). Closing the output is WebSocket's half-close: a close frame
+    /// after what was written, then reading goes on until the peer's close frame answers it
+    /// (a service that echoes still sends the rest), which ends the connection.
     public func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
-        if mode == .all, context.channel.isActive {
+        switch mode {
+        case .output where context.channel.isActive:
             self.writePending(context)
             self.sendClose(context, code: .normalClosure)
+            promise?.succeed(())
+        case .all where context.channel.isActive:
+            self.writePending(context)
+            self.sendClose(context, code: .normalClosure)
+            context.close(mode: mode, promise: promise)
+        default:
+            context.close(mode: mode, promise: promise)
         }
-        context.close(mode: mode, promise: promise)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
@@ -123,7 +138,16 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
 
     /// Writes what came since the last flush as binary frames of at most `maximumFrameLength`.
     private func writePending(_ context: ChannelHandlerContext) {
-        guard self.pendingBytes > 0 || !self.pending.isEmpty else { return }
+        guard self.pendingBytes > 0 else {
+            // Only empty writes (a drain marker): no message, but their promise completes in
+            // order behind what went before.
+            if !self.pending.isEmpty {
+                self.pending.removeAll(keepingCapacity: true)
+                context.write(self.wrapOutboundOut(ByteBuffer()), promise: self.pendingPromise)
+                self.pendingPromise = nil
+            }
+            return
+        }
         let promise = self.pendingPromise
         var queue = self.pending[...]
         var remaining = self.pendingBytes

@@ -36,13 +36,18 @@ public struct WebSocketFrameReader {
 
     /// Frames from a client must be masked, frames from a server must not (RFC 6455 5.1).
     private let expectMasked: Bool
+    /// Whether text messages are bytes too (a service's), or a violation (a Burrow peer's).
+    private let acceptsText: Bool
     private var state = State.header
     /// Header or control bytes that arrived split across reads.
     private var partial = ByteBuffer()
 
     /// `fromClient`: this side is the server, reading a client's (masked) frames.
-    public init(fromClient: Bool) {
+    /// `acceptsText`: a text message's payload is data like a binary one's (a local service
+    /// may speak either); otherwise it is refused with 1003.
+    public init(fromClient: Bool, acceptsText: Bool = false) {
         self.expectMasked = fromClient
+        self.acceptsText = acceptsText
     }
 
     /// Consumes all of `input`, calling `emit` for each event in order.
@@ -110,6 +115,8 @@ public struct WebSocketFrameReader {
         let opcode = WebSocketOpcode(encodedWebSocketOpcode: first & 0x0F)!
         switch opcode {
         case .binary, .continuation:
+            self.state = length == 0 ? .header : .payload(remaining: length, offset: 0, key: key)
+        case .text where self.acceptsText:
             self.state = length == 0 ? .header : .payload(remaining: length, offset: 0, key: key)
         case .text:
             throw Violation(description: "a text message; Burrow carries binary messages only", code: 1003)

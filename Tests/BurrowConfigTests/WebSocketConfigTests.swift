@@ -125,3 +125,47 @@ import Testing
         ])
     }
 }
+
+/// A proxy whose local service speaks WebSocket: `local = "ws://..."` or `"wss://..."`.
+@Suite struct WebSocketServiceConfigTests {
+    static let head = """
+        server = "tcp://tunnel.example.com:7000"
+        token = "long-enough"
+        name = "lab"
+        [[proxies]]
+        name = "chat"
+
+        """
+
+    @Test func aWebSocketLocalServiceIsReadWithItsHeadersAndTLS() throws {
+        let config = try ClientConfig.parse(Self.head + """
+            local = "wss://chat.lan:8443/socket"
+            headers = { Origin = "https://chat.lan", "Sec-WebSocket-Protocol" = "chat" }
+            tls = { ca = "lan-ca.pem", server_name = "chat.internal" }
+            """, environment: [:])
+        let proxy = try #require(config.proxies.first)
+        #expect(proxy.local == Endpoint(host: "chat.lan", port: 8443))
+        let service = try #require(proxy.webSocket)
+        #expect(service.url.description == "wss://chat.lan:8443/socket")
+        #expect(service.headers == [.init(name: "Origin", value: "https://chat.lan"), .init(name: "Sec-WebSocket-Protocol", value: "chat")])
+        #expect(service.tls.certificateAuthority == "lan-ca.pem")
+        #expect(service.tls.serverName == "chat.internal")
+    }
+
+    @Test func aPlainLocalServiceHasNoWebSocket() throws {
+        let config = try ClientConfig.parse(Self.head + "local = \"127.0.0.1:8080\"\n", environment: [:])
+        #expect(config.proxies.first?.webSocket == nil)
+    }
+
+    @Test(arguments: [
+        ("local = \"http://127.0.0.1:8080/\"", "proxies[0].local: expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"http://127.0.0.1:8080/\""),
+        ("type = \"udp\"\nlocal = \"ws://127.0.0.1:8080/\"", "proxies[0].local: a WebSocket service carries a byte stream: it needs type = \"tcp\", not \"udp\""),
+        ("local = \"127.0.0.1:8080\"\nheaders = { Origin = \"x\" }", "proxies[0].headers: applies to ws:// and wss:// local services only"),
+        ("local = \"ws://127.0.0.1:8080/\"\ntls = { ca = \"ca.pem\" }", "proxies[0].tls: applies to wss:// local services only, but local service is ws://127.0.0.1:8080/"),
+        ("local = \"ws://127.0.0.1:8080/\"\nheaders = { Upgrade = \"h2c\" }", "proxies[0].headers: Upgrade is set by the WebSocket upgrade itself"),
+    ])
+    func mistakesAreNamedWithTheirKey(_ lines: String, _ problem: String) {
+        let problems = configProblems(Self.head + lines + "\n", client: true)
+        #expect(problems.contains { $0.hasSuffix(problem) }, "\(problems)")
+    }
+}

@@ -140,10 +140,52 @@ import Testing
         #expect(frames.first.map { String(buffer: $0.data) } == "last words")
     }
 
+    // MARK: - A local service's WebSocket
+
+    /// A service may answer in text: its payload is bytes like a binary one's.
+    @Test func aServicesTextMessagesAreBytesWhenAccepted() throws {
+        let channel = try Self.channel(.client, acceptsText: true)
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(string: "hello\n"))))
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(string: "bytes"))))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "hello\n")
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "bytes")
+        #expect(channel.isActive)
+        _ = try? channel.finish()
+    }
+
+    /// WebSocket's half-close: a close frame after what was written, while reading goes on until
+    /// the peer's close frame ends the connection; nothing more can be written meanwhile.
+    @Test func closingTheOutputSendsACloseFrameAndReadsOnUntilThePeersClose() throws {
+        let channel = try Self.channel(.client, acceptsText: true)
+        channel.write(ByteBuffer(string: "request"), promise: nil)
+        try channel.close(mode: .output).wait()
+        let frames = try Self.decode(Self.drainOutbound(channel))
+        #expect(frames.map(\.opcode) == [.binary, .connectionClose])
+        #expect(frames.first.map { String(buffer: $0.unmaskedData) } == "request")
+        #expect(throws: ChannelError.outputClosed) { try channel.writeAndFlush(ByteBuffer(string: "late")).wait() }
+
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .binary, data: ByteBuffer(string: "answer"))))
+        #expect(try channel.readInbound(as: ByteBuffer.self).map { String(buffer: $0) } == "answer")
+        #expect(channel.isActive)
+        var payload = ByteBuffer()
+        payload.write(webSocketErrorCode: .normalClosure)
+        try channel.writeInbound(try Self.encode(WebSocketFrame(fin: true, opcode: .connectionClose, data: payload)))
+        #expect(!channel.isActive)
+    }
+
+    /// An empty write (how the glue marks "after everything before") sends no message, and its
+    /// promise still completes in order.
+    @Test func anEmptyWriteSendsNoMessage() throws {
+        let channel = try Self.channel(.server)
+        let written = channel.writeAndFlush(ByteBuffer())
+        #expect(try Self.decode(Self.drainOutbound(channel)).isEmpty)
+        try written.wait()
+    }
+
     // MARK: - Helpers
 
-    static func channel(_ role: WebSocketByteStreamHandler.Role) throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel(handler: WebSocketByteStreamHandler(role: role))
+    static func channel(_ role: WebSocketByteStreamHandler.Role, acceptsText: Bool = false) throws -> EmbeddedChannel {
+        let channel = EmbeddedChannel(handler: WebSocketByteStreamHandler(role: role, acceptsText: acceptsText))
         try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
         return channel
     }

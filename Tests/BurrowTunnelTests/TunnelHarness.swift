@@ -100,6 +100,8 @@ final class TunnelHarness: Sendable {
         var type = "tcp"
         /// More keys of the proxy's table, as TOML lines.
         var settings = ""
+        /// The whole `local` value when it is not 127.0.0.1:`local` (a ws:// URL, say).
+        var localAddress: String?
     }
 
     /// Starts `burrow client` against `serverPort` with `proxies`.
@@ -116,7 +118,7 @@ final class TunnelHarness: Sendable {
             [[proxies]]
             name = "\(proxy.name)"
             type = "\(proxy.type)"
-            local = "127.0.0.1:\(proxy.local)"
+            local = "\(proxy.localAddress ?? "127.0.0.1:\(proxy.local)")"
             \(proxy.remote.map { "remote_port = \($0)" } ?? "")
             \(proxy.settings)
             """
@@ -179,9 +181,10 @@ struct EchoService {
 }
 
 /// A visitor: connects, sends `payload`, half-closes, and returns everything it receives until
-/// the other side closes. Gives up (returning what it has) after `deadline` seconds.
+/// the other side closes; or, given `until`, stays open and returns once that many bytes have
+/// come. Gives up (returning what it has) after `deadline` seconds.
 enum Visitor {
-    static func exchange(port: Int, sending payload: ByteBuffer, deadline: Int64 = 60) async throws -> ByteBuffer {
+    static func exchange(port: Int, sending payload: ByteBuffer, until: Int? = nil, deadline: Int64 = 60) async throws -> ByteBuffer {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
             .connect(host: "127.0.0.1", port: port) { channel in
@@ -201,12 +204,18 @@ enum Visitor {
                     while remaining.readableBytes > 0 {
                         try await outbound.write(remaining.readSlice(length: min(64 * 1024, remaining.readableBytes))!)
                     }
-                    outbound.finish()
+                    // Without `until` the visitor half-closes and reads to the end; with it, it
+                    // stays open and leaves once that much has come back (a WebSocket service
+                    // has no half-close: it would stop answering).
+                    if until == nil { outbound.finish() }
                     return nil
                 }
                 group.addTask {
                     var received = ByteBuffer()
-                    for try await var chunk in inbound { received.writeBuffer(&chunk) }
+                    for try await var chunk in inbound {
+                        received.writeBuffer(&chunk)
+                        if let until, received.readableBytes >= until { break }
+                    }
                     return received
                 }
                 var result = ByteBuffer()

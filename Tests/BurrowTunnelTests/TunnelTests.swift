@@ -344,7 +344,7 @@ import Testing
         // Each problem names the line that defines its key.
         #expect(output.contains("broken.toml:4:1: heartbeat_interval: expected a duration such as 10 (seconds)"))
         #expect(output.contains("broken.toml:8:1: proxies[0].remote_port: expected an integer port, got \"six\""))
-        #expect(output.contains("broken.toml:11:1: proxies[1].local: expected \"host:port\", got \"localhost\""))
+        #expect(output.contains("broken.toml:11:1: proxies[1].local: expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"localhost\""))
         #expect(output.contains("broken.toml:12:1: proxies[1].remote_port: 70000 is not a port (1-65535)"))
         #expect(output.contains("broken.toml:13:1: proxies[1].colour: unknown key"))
 
