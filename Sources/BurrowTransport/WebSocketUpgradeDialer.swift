@@ -81,7 +81,7 @@ final class WebSocketUpgradeDialer: ChannelInboundHandler, RemovableChannelHandl
             .split(whereSeparator: \.isNewline).first.map { String($0.drop(while: \.isWhitespace)) }
         if let firstLine, !firstLine.isEmpty, !firstLine.hasPrefix("<") { text += ": \(firstLine.prefix(160))" }
         if response.status == .notFound { text += " (is the path right?)" }
-        if response.status == .ok { text += " (a plain web server, not a Burrow WebSocket endpoint?)" }
+        if response.status == .ok { text += " (a plain web server, not a WebSocket endpoint?)" }
         return text
     }
 

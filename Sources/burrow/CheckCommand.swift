@@ -19,7 +19,10 @@ struct CheckCommand: ParsableCommand {
                 + server.tokens.map { "\($0.name) (ports \($0.ports))" }.joined(separator: ", "))
         case .client(let client):
             print("\(self.file): valid client config: \(client.name) dials \(client.server); \(client.proxies.count) proxy(ies): "
-                + client.proxies.map { "\($0.name) \($0.type == .udp ? "udp " : "")\($0.local) -> \($0.remotePort.map(String.init) ?? "any port")" }.joined(separator: ", "))
+                + client.proxies.map { proxy in
+                    let local = proxy.webSocket.map { $0.url.description } ?? proxy.local.description
+                    return "\(proxy.name) \(proxy.type == .udp ? "udp " : "")\(local) -> \(proxy.remotePort.map(String.init) ?? "any port")"
+                }.joined(separator: ", "))
         }
     }
 }

@@ -28,7 +28,7 @@ import Testing
         let client = try harness.startClient(serverPort: python.port, proxies: [], server: "ws://127.0.0.1:\(python.port)/")
         defer { client.terminate() }
         let line = try await client.line(containing: "attempt 1 to reach")
-        #expect(line.contains("with HTTP 200 OK (a plain web server, not a Burrow WebSocket endpoint?)"), "\(line)")
+        #expect(line.contains("with HTTP 200 OK (a plain web server, not a WebSocket endpoint?)"), "\(line)")
     }
 
     @Test func aWebSocketClientAtTheTunnelPortQuotesTheServersAnswer() async throws {
