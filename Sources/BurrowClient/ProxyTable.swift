@@ -48,9 +48,12 @@ final class ProxyTable: Sendable {
     @discardableResult
     func add(_ proxy: ClientConfig.Proxy) -> Bool {
         let dialer: any LocalServiceDialer = switch proxy.type {
-        case .tcp where proxy.webSocket != nil:
-            WebSocketServiceDialer(service: proxy.webSocket!, connectTimeout: self.connectTimeout)
-        case .tcp: TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout)
+        case .tcp, .websocket:
+            if let service = proxy.webSocket {
+                WebSocketServiceDialer(service: service, connectTimeout: self.connectTimeout)
+            } else {
+                TCPServiceDialer(endpoint: proxy.local, connectTimeout: self.connectTimeout)
+            }
         case .udp: UDPServiceDialer(endpoint: proxy.local)
         }
         return self.add(proxy, dialer: dialer)
@@ -108,12 +111,19 @@ final class ProxyTable: Sendable {
 
     /// What asks the server for `proxy`.
     static func request(_ proxy: ClientConfig.Proxy) -> ControlMessage {
-        guard proxy.type == .udp else {
+        switch proxy.type {
+        case .tcp:
             return .openProxy(.init(name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort))
+        case .udp:
+            return .openProxy(.init(
+                name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort,
+                idleTimeoutMilliseconds: Int(proxy.udp.idleTimeout.milliseconds), maxFlows: proxy.udp.maximumFlows
+            ))
+        case .websocket:
+            return .openProxy(.init(
+                name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort,
+                path: proxy.webSocketVisitors.path, message: proxy.webSocketVisitors.textMessages ? "text" : "binary"
+            ))
         }
-        return .openProxy(.init(
-            name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort,
-            idleTimeoutMilliseconds: Int(proxy.udp.idleTimeout.milliseconds), maxFlows: proxy.udp.maximumFlows
-        ))
     }
 }

@@ -16,6 +16,8 @@ public struct ClientConfig: Equatable, Sendable {
         public var remotePort: Int?
         /// For `type = "udp"`: its flows' idle timeout and cap.
         public var udp = UDPFlowSettings()
+        /// For `type = "websocket"`: the path visitors upgrade and the messages they get.
+        public var webSocketVisitors = WebSocketVisitors()
 
         public init(name: String, type: ProxyType, local: Endpoint, remotePort: Int?, udp: UDPFlowSettings = UDPFlowSettings()) {
             self.name = name
@@ -273,9 +275,32 @@ public struct ClientConfig: Equatable, Sendable {
                 reader.report(key, "applies to type = \"udp\" proxies only")
             }
         }
+        var webSocketVisitors = WebSocketVisitors()
+        if type == .websocket {
+            if let path = reader.string("path") {
+                if WebSocketVisitors.isValidPath(path) {
+                    webSocketVisitors.path = path
+                } else {
+                    reader.report("path", "expected a path such as \"/socket\" (starting with /, no spaces, at most 1,024 bytes), got \"\(path)\"")
+                }
+            }
+            if let message = reader.string("message") {
+                switch message {
+                case "binary": webSocketVisitors.textMessages = false
+                case "text": webSocketVisitors.textMessages = true
+                default: reader.report("message", "expected \"binary\" or \"text\", got \"\(message)\"")
+                }
+            }
+        } else {
+            for key in ["path", "message"] where reader.has(key) {
+                _ = reader.value(key)
+                reader.report(key, "applies to type = \"websocket\" proxies only")
+            }
+        }
         guard let name, let local, local.port > 0 else { return nil }
         var proxy = Proxy(name: name, type: type, local: local, remotePort: remotePort, udp: udp)
         proxy.webSocket = webSocket
+        proxy.webSocketVisitors = webSocketVisitors
         return proxy
     }
 
@@ -298,8 +323,8 @@ public struct ClientConfig: Equatable, Sendable {
             reader.report("local", "expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"\(text)\"")
             return (nil, nil)
         }
-        guard type == .tcp else {
-            reader.report("local", "a WebSocket service carries a byte stream: it needs type = \"tcp\", not \"\(type)\"")
+        guard type != .udp else {
+            reader.report("local", "a WebSocket service carries a byte stream: it needs type = \"tcp\" or \"websocket\", not \"udp\"")
             return (nil, nil)
         }
         var service = WebSocketService(url: url)

@@ -135,6 +135,29 @@ public enum ProxyType: String, Hashable, Sendable, CaseIterable {
     case tcp
     /// Datagrams: each visitor address is a flow of its own.
     case udp
+    /// WebSocket visitors (browsers, say) on a TCP port: each upgraded connection is a byte
+    /// stream to the local service.
+    case websocket
+}
+
+/// How a `websocket` proxy's public port speaks to its visitors.
+public struct WebSocketVisitors: Hashable, Sendable {
+    /// The path that upgrades; other requests get 404 (a plain GET of it, a one-line page).
+    public var path = "/"
+    /// Whether the service's bytes go to visitors as text messages (for browser apps that
+    /// want strings) rather than binary ones. The bytes must then be UTF-8.
+    public var textMessages = false
+
+    public init(path: String = "/", textMessages: Bool = false) {
+        self.path = path
+        self.textMessages = textMessages
+    }
+
+    /// A path a request line can carry: starts with "/", no spaces or control characters, at
+    /// most 1,024 bytes.
+    public static func isValidPath(_ path: String) -> Bool {
+        path.hasPrefix("/") && path.utf8.count <= 1024 && path.utf8.allSatisfy { $0 > 32 && $0 < 127 }
+    }
 }
 
 /// How a UDP proxy treats its flows (one per visitor address).

@@ -96,13 +96,22 @@ public enum ControlMessage: Equatable, Sendable {
         public var idleTimeoutMilliseconds: Int?
         /// For "udp": flows alive at once (absent: 4096).
         public var maxFlows: Int?
+        /// For "websocket": the path that upgrades (absent: "/").
+        public var path: String?
+        /// For "websocket": "binary" (absent) or "text", the messages visitors get.
+        public var message: String?
 
-        public init(name: String, type: String, remotePort: Int?, idleTimeoutMilliseconds: Int? = nil, maxFlows: Int? = nil) {
+        public init(
+            name: String, type: String, remotePort: Int?, idleTimeoutMilliseconds: Int? = nil, maxFlows: Int? = nil,
+            path: String? = nil, message: String? = nil
+        ) {
             self.name = name
             self.type = type
             self.remotePort = remotePort
             self.idleTimeoutMilliseconds = idleTimeoutMilliseconds
             self.maxFlows = maxFlows
+            self.path = path
+            self.message = message
         }
     }
 

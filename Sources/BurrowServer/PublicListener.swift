@@ -11,21 +11,24 @@ protocol PublicListener: Sendable {
 
 /// A TCP public port: every accepted connection is handed to `onVisitor`, which bridges it to
 /// a stream of the session. The connection reads nothing until that future succeeds, so no
-/// visitor byte arrives before the bridge is in place.
+/// visitor byte arrives before the bridge is in place. With a WebSocket `transport` (a
+/// `websocket` proxy), a visitor is a connection once upgraded on the path; other requests are
+/// answered and reported to `onNote`.
 struct TCPPublicListener: PublicListener {
     let key: SessionRegistry.PortKey
     private let channel: Channel
 
     static func bind(
-        host: String, port: Int, on loop: EventLoop,
-        onVisitor: @escaping @Sendable (Channel, PeerAddress) -> EventLoopFuture<Void>
+        host: String, port: Int, on loop: EventLoop, transport: ListenerTransport = ListenerTransport(),
+        onVisitor: @escaping @Sendable (Channel, PeerAddress) -> EventLoopFuture<Void>,
+        onNote: @escaping @Sendable (PeerAddress, String) -> Void = { _, _ in }
     ) async throws -> TCPPublicListener {
         let channel = try await TransportListener.bind(
-            host: host, port: port, transport: ListenerTransport(), group: loop, upgradeTimeout: .seconds(10),
+            host: host, port: port, transport: transport, group: loop, upgradeTimeout: .seconds(10),
             halfClosure: true,
             admit: { _ in () },
             onStream: { visitor, peer, _ in onVisitor(visitor, peer) },
-            onNote: { _, _ in }
+            onNote: onNote
         )
         return TCPPublicListener(key: .init(.tcp, port), channel: channel)
     }

@@ -51,6 +51,17 @@ actor PublicPorts {
             idleTimeout: .milliseconds(min(max(request.idleTimeoutMilliseconds ?? 60_000, 1), 86_400_000)),
             maximumFlows: min(max(request.maxFlows ?? 4096, 1), 1_000_000)
         )
+        var webSocket: WebSocketVisitors?
+        if type == .websocket {
+            let path = request.path ?? "/"
+            guard WebSocketVisitors.isValidPath(path) else {
+                return reject(.unsupportedType, "a websocket proxy's path must start with /, without spaces, at most 1,024 bytes")
+            }
+            guard [nil, "binary", "text"].contains(request.message) else {
+                return reject(.unsupportedType, "a websocket proxy's message must be \"binary\" or \"text\"")
+            }
+            webSocket = WebSocketVisitors(path: path, textMessages: request.message == "text")
+        }
         guard self.listeners[request.name] == nil else {
             return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
         }
@@ -65,12 +76,12 @@ actor PublicPorts {
                 return reject(.portInUse, "\(key) is in use by \(current)")
             }
             do {
-                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, logger: logger)
+                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, webSocket: webSocket, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
                 return reject(.bindFailed, "cannot listen on \(key): \(ErrorText.explain(error))")
             }
-            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(transport == .udp ? " (udp)" : "")")
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(Self.kind(type, webSocket))")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
         // No port asked for: the first of the token's ports that is free here.
@@ -79,30 +90,50 @@ actor PublicPorts {
             let key = SessionRegistry.PortKey(transport, port)
             guard await self.environment.registry.reserve(key, for: owner) == nil else { continue }
             do {
-                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, logger: logger)
+                try await self.listen(on: key, proxy: request.name, client: client, udp: udp, webSocket: webSocket, logger: logger)
             } catch {
                 await self.environment.registry.release(key)
                 lastFailure = "; \(key): \(ErrorText.explain(error))"
                 continue
             }
-            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(transport == .udp ? " (udp)" : "") (picked by the server)")
+            logger.info("proxy \(request.name) of client \(client): listening on \(host):\(port)\(Self.kind(type, webSocket)) (picked by the server)")
             return .proxyOpened(.init(name: request.name, remotePort: port))
         }
         return reject(.noFreePort, "no free port left among token \(rule.name)'s ports (\(rule.ports))\(lastFailure)")
     }
 
+    /// How a port's log line names what it listens for, past plain TCP.
+    private static func kind(_ type: ProxyType, _ webSocket: WebSocketVisitors?) -> String {
+        switch type {
+        case .tcp: ""
+        case .udp: " (udp)"
+        case .websocket: " (websocket, path \(webSocket?.path ?? "/"))"
+        }
+    }
+
     /// Binds a public listener whose visitors (TCP connections, UDP flows) become streams of
     /// the session.
     private func listen(
-        on key: SessionRegistry.PortKey, proxy: String, client: String, udp: UDPFlowSettings, logger: Logger
+        on key: SessionRegistry.PortKey, proxy: String, client: String, udp: UDPFlowSettings, webSocket: WebSocketVisitors?,
+        logger: Logger
     ) async throws {
         let host = self.environment.proxyBindHost
         let listener: any PublicListener
         switch key.transport {
         case .tcp:
             let bridge = self.bridge
-            listener = try await TCPPublicListener.bind(host: host, port: key.port, on: self.loop) { visitor, peer in
+            // A websocket proxy's visitors upgrade on its path first; their text messages are
+            // bytes too, and the service's bytes go back as the messages the proxy asked for.
+            let transport = webSocket.map {
+                ListenerTransport(
+                    webSocketPath: $0.path, webSocketMessages: WebSocketMessages(acceptsText: true, sendsText: $0.textMessages),
+                    webSocketPage: "This is a WebSocket endpoint: connect to ws://HOST:PORT\($0.path) with a WebSocket client.\n"
+                )
+            } ?? ListenerTransport()
+            listener = try await TCPPublicListener.bind(host: host, port: key.port, on: self.loop, transport: transport) { visitor, peer in
                 bridge(visitor, peer, proxy)
+            } onNote: { peer, note in
+                logger.info("proxy \(proxy) of client \(client): visitor \(peer): \(note)")
             }
         case .udp:
             let openFlow = self.openFlow

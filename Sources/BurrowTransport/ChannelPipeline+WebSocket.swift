@@ -7,16 +7,19 @@ extension ChannelPipeline.SynchronousOperations {
     /// carrying a byte stream. After the upgrade the pipeline ends in a
     /// `WebSocketByteStreamHandler`, and `onUpgrade` (given the upgrade request) adds whatever
     /// reads those bytes; the connection reads on once its future succeeds.
-    /// Every other request is answered by `WebSocketHTTPResponder` and reported to `onAnswer`;
+    /// Every other request is answered by `WebSocketHTTPResponder` (a plain GET of the path with
+    /// `page`, or a tunnel endpoint's page) and reported to `onAnswer`;
     /// a connection that fails before its upgrade, to `onError`.
     public func configureWebSocketServer(
         path: String,
         timeout: TimeAmount,
+        messages: WebSocketMessages = WebSocketMessages(),
+        page: String? = nil,
         onAnswer: @escaping @Sendable (String) -> Void,
         onError: @escaping @Sendable (Error) -> Void,
         onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
     ) throws {
-        let upgrader = ByteStreamServerUpgrader(path: path, onUpgrade: onUpgrade)
+        let upgrader = ByteStreamServerUpgrader(path: path, messages: messages, onUpgrade: onUpgrade)
         try self.configureHTTPServerPipeline(
             withPipeliningAssistance: false,
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
@@ -27,7 +30,7 @@ extension ChannelPipeline.SynchronousOperations {
             }),
             withErrorHandling: true
         )
-        try self.addHandler(WebSocketHTTPResponder(path: path, timeout: timeout, onAnswer: onAnswer, onError: onError))
+        try self.addHandler(WebSocketHTTPResponder(path: path, timeout: timeout, page: page, onAnswer: onAnswer, onError: onError))
     }
 
     /// Makes a client connection request a WebSocket upgrade of `path` from `host` (the Host
@@ -54,8 +57,22 @@ extension ChannelPipeline.SynchronousOperations {
 
     /// What both sides run once upgraded: the byte stream handler reads and writes frames
     /// itself, so NIO's frame codec is not installed.
-    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role, acceptsText: Bool = false) throws {
-        try self.addHandler(WebSocketByteStreamHandler(role: role, acceptsText: acceptsText))
+    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role, messages: WebSocketMessages) throws {
+        try self.addHandler(WebSocketByteStreamHandler(role: role, acceptsText: messages.acceptsText, sendsText: messages.sendsText))
+    }
+}
+
+/// Which messages a WebSocket byte stream takes and sends. A Burrow peer's carries binary only;
+/// a visitor's or a local service's may also be text.
+public struct WebSocketMessages: Sendable {
+    /// Text messages are bytes too, rather than a protocol violation.
+    public var acceptsText: Bool
+    /// The bytes leave as text messages rather than binary ones.
+    public var sendsText: Bool
+
+    public init(acceptsText: Bool = false, sendsText: Bool = false) {
+        self.acceptsText = acceptsText
+        self.sendsText = sendsText
     }
 }
 
@@ -65,17 +82,31 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
     private let handshake: NIOWebSocketServerUpgrader
+    private let messages: WebSocketMessages
     private let onUpgrade: @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
-    init(path: String, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
+    init(path: String, messages: WebSocketMessages, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
+        self.messages = messages
         self.onUpgrade = onUpgrade
         self.handshake = NIOWebSocketServerUpgrader(
             shouldUpgrade: { channel, head in
                 let requested = head.uri.split(separator: "?", maxSplits: 1).first.map(String.init) ?? head.uri
-                return channel.eventLoop.makeSucceededFuture(requested == path ? HTTPHeaders() : nil)
+                // Anything else is answered by the responder (404, or 400 for a bad key).
+                let upgrade = requested == path && head.headers["Sec-WebSocket-Key"].count == 1
+                    && Self.isValidKey(head.headers["Sec-WebSocket-Key"][0])
+                return channel.eventLoop.makeSucceededFuture(upgrade ? HTTPHeaders() : nil)
             },
             upgradePipelineHandler: { channel, _ in channel.eventLoop.makeSucceededVoidFuture() }
         )
+    }
+
+    /// RFC 6455 4.1: the key is 16 random bytes in base64, so 24 characters ending in "==", the
+    /// last one before them carrying no bits past the 16th byte. NIO's upgrader takes any text.
+    static func isValidKey(_ key: String) -> Bool {
+        let alphabet = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+        let characters = Array(key)
+        return characters.count == 24 && characters[22...] == ["=", "="] && characters[..<22].allSatisfy(alphabet.contains)
+            && "AQgw".contains(characters[21])
     }
 
     func buildUpgradeResponse(channel: Channel, upgradeRequest: HTTPRequestHead, initialResponseHeaders: HTTPHeaders) -> EventLoopFuture<HTTPHeaders> {
@@ -84,7 +115,7 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
 
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
         do {
-            try context.pipeline.syncOperations.addWebSocketByteStream(role: .server)
+            try context.pipeline.syncOperations.addWebSocketByteStream(role: .server, messages: self.messages)
         } catch {
             return context.eventLoop.makeFailedFuture(error)
         }
@@ -118,7 +149,7 @@ private final class ByteStreamClientUpgrader: NIOHTTPClientProtocolUpgrader, Sen
         context.eventLoop.makeCompletedFuture {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(context: try pipeline.context(handlerType: WebSocketUpgradeDialer.self), promise: nil)
-            try pipeline.addWebSocketByteStream(role: .client, acceptsText: self.acceptsText)
+            try pipeline.addWebSocketByteStream(role: .client, messages: WebSocketMessages(acceptsText: self.acceptsText))
             try self.onUpgrade(context.channel)
         }
     }

@@ -10,10 +10,19 @@ public struct ListenerTransport: Sendable {
     /// Set: connections speak HTTP, and this path upgrades to a WebSocket carrying the bytes;
     /// other requests get a one-line answer.
     public var webSocketPath: String?
+    /// Which WebSocket messages carry the bytes (a Burrow peer's: binary only).
+    public var webSocketMessages = WebSocketMessages()
+    /// What a plain GET of the path is told (nil: that this is a Burrow tunnel endpoint).
+    public var webSocketPage: String?
 
-    public init(tls: TLSServerIdentity? = nil, webSocketPath: String? = nil) {
+    public init(
+        tls: TLSServerIdentity? = nil, webSocketPath: String? = nil, webSocketMessages: WebSocketMessages = WebSocketMessages(),
+        webSocketPage: String? = nil
+    ) {
         self.tls = tls
         self.webSocketPath = webSocketPath
+        self.webSocketMessages = webSocketMessages
+        self.webSocketPage = webSocketPage
     }
 
     /// tcp, tls, ws or wss.
@@ -77,7 +86,11 @@ public enum TransportListener {
                 try pipeline.addHandler(TLSErrorNaming())
             }
             guard let path = transport.webSocketPath else { return onStream(channel, nil) }
-            try Self.upgrade(pipeline, path: path, secure: transport.tls != nil, timeout: upgradeTimeout, onStream: onStream, onNote: onNote)
+            try Self.upgrade(
+                pipeline, path: path, messages: transport.webSocketMessages, page: transport.webSocketPage, secure: transport.tls != nil,
+                timeout: upgradeTimeout,
+                onStream: onStream, onNote: onNote
+            )
             return channel.eventLoop.makeSucceededVoidFuture()
         } catch {
             return channel.eventLoop.makeFailedFuture(error)
@@ -85,12 +98,13 @@ public enum TransportListener {
     }
 
     private static func upgrade(
-        _ pipeline: ChannelPipeline.SynchronousOperations, path: String, secure: Bool, timeout upgradeTimeout: TimeAmount,
+        _ pipeline: ChannelPipeline.SynchronousOperations, path: String, messages: WebSocketMessages, page: String?, secure: Bool,
+        timeout upgradeTimeout: TimeAmount,
         onStream: @escaping @Sendable (Channel, String?) -> EventLoopFuture<Void>,
         onNote: @escaping @Sendable (String) -> Void
     ) throws {
         try pipeline.configureWebSocketServer(
-            path: path, timeout: upgradeTimeout,
+            path: path, timeout: upgradeTimeout, messages: messages, page: page,
             onAnswer: onNote,
             onError: { error in
                 if secure, (error as? BurrowError)?.code == .tlsHandshake {

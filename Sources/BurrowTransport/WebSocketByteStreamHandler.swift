@@ -35,6 +35,8 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     private let role: Role
+    /// What data leaves as: binary, or text.
+    private let dataOpcode: WebSocketOpcode
     private var reader: WebSocketFrameReader
     /// Bytes written since the last flush, and the promise completed when they are sent.
     private var pending: [ByteBuffer] = []
@@ -46,9 +48,12 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
 
     /// `acceptsText`: text messages are read as bytes too (a local service's WebSocket),
     /// instead of being refused as from a peer that is not Burrow.
-    public init(role: Role, acceptsText: Bool = false) {
+    /// `sendsText`: the bytes leave as text messages instead of binary ones (for browser
+    /// apps that want strings; the bytes must be UTF-8).
+    public init(role: Role, acceptsText: Bool = false, sendsText: Bool = false) {
         self.role = role
         self.reader = WebSocketFrameReader(fromClient: role == .server, acceptsText: acceptsText)
+        self.dataOpcode = sendsText ? .text : .binary
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -160,7 +165,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
             let isLast = remaining == 0
             let maskKey: WebSocketMaskingKey? = self.role == .client ? .random() : nil
             var header = context.channel.allocator.buffer(capacity: 14 + (maskKey == nil ? 0 : length))
-            WebSocketFraming.writeHeader(opcode: .binary, length: length, maskKey: maskKey, into: &header)
+            WebSocketFraming.writeHeader(opcode: self.dataOpcode, length: length, maskKey: maskKey, into: &header)
             // A server's payload goes out as it is, behind the header; a client's is masked into
             // the header's buffer, one write per frame.
             if maskKey == nil {

@@ -22,8 +22,12 @@ final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandl
     private var timer: Scheduled<Void>?
     private var answered = false
 
-    init(path: String, timeout: TimeAmount, onAnswer: @escaping (String) -> Void, onError: @escaping (Error) -> Void) {
+    /// What a plain GET of the path is told: nil for a tunnel endpoint's page.
+    private let page: String?
+
+    init(path: String, timeout: TimeAmount, page: String?, onAnswer: @escaping (String) -> Void, onError: @escaping (Error) -> Void) {
         self.path = path
+        self.page = page
         self.timeout = timeout
         self.onAnswer = onAnswer
         self.onError = onError
@@ -78,14 +82,14 @@ final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandl
         if requested != self.path {
             status = .notFound
             body = "Not found.\n"
-            self.onAnswer("HTTP \(request.method) \(requested)\(isUpgrade ? " (upgrade)" : ""): answered 404, the tunnel path is \(self.path)")
+            self.onAnswer("HTTP \(request.method) \(requested)\(isUpgrade ? " (upgrade)" : ""): answered 404, the WebSocket path is \(self.path)")
         } else if isUpgrade {
             status = .badRequest
             body = "Not a valid WebSocket upgrade request.\n"
             self.onAnswer("HTTP \(request.method) \(requested): invalid WebSocket upgrade request, answered 400")
         } else {
             status = .ok
-            body = "This is a Burrow tunnel endpoint: point `burrow client` here with server = \"ws://HOST:PORT\(self.path)\" (or wss://).\n"
+            body = self.page ?? "This is a Burrow tunnel endpoint: point `burrow client` here with server = \"ws://HOST:PORT\(self.path)\" (or wss://).\n"
             self.onAnswer("HTTP \(request.method) \(requested) without an upgrade: answered with the endpoint page")
         }
         var headers = HTTPHeaders()

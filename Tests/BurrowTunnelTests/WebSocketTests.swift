@@ -16,7 +16,7 @@ import Testing
         let line = try await client.line(containing: "attempt 1 to reach")
         #expect(line.contains("answered the WebSocket upgrade of /wrong with HTTP 404 Not Found"), "\(line)")
         #expect(line.contains("is the path right?"))
-        _ = try await server.process.line(containing: "HTTP GET /wrong (upgrade): answered 404, the tunnel path is \(TunnelHarness.webSocketPath)")
+        _ = try await server.process.line(containing: "HTTP GET /wrong (upgrade): answered 404, the WebSocket path is \(TunnelHarness.webSocketPath)")
         // And it keeps trying, with backoff.
         _ = try await client.line(containing: "attempt 2 to reach")
     }

@@ -1,0 +1,82 @@
+import BurrowTestSupport
+import Foundation
+import NIOCore
+import Testing
+
+/// `type = "websocket"` proxies: WebSocket visitors (python3-websockets, curl) on a public port,
+/// bridged to a local TCP service.
+@Suite(.timeLimit(.minutes(2))) struct WebSocketVisitorTests {
+    static var visitorScript: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/ws_visitor.py").path
+    }
+
+    /// Binary and text messages, a 1 MiB message and a ping, through a proxy sending binary and
+    /// one sending text.
+    @Test func aWebSocketVisitorReachesATCPServiceInBinaryAndInText() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(2)
+        let server = try await harness.startServer(ports: ports)
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "bin", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/socket\""),
+            .init(name: "txt", local: echo.port, remote: ports[1], type: "websocket", settings: "path = \"/socket\"\nmessage = \"text\""),
+        ])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy bin: ")
+        _ = try await client.line(containing: "proxy txt: ")
+        let opened = try await server.process.line(containing: "proxy bin of client lab: listening on")
+        #expect(opened.contains("(websocket, path /socket)"))
+
+        for (port, kind, messages) in [(ports[0], "binary", "bytes"), (ports[1], "text", "str")] {
+            let visitor = try PeerProcess("/usr/bin/python3", [Self.visitorScript, "ws://127.0.0.1:\(port)/socket", kind], mergeStandardError: true)
+            #expect(await visitor.exitStatus() == 0, "\(visitor.lines)")
+            let lines = visitor.lines
+            #expect(lines.contains("binary ok \(messages)"), "\(kind): \(lines)")
+            #expect(lines.contains("text ok \(messages)"), "\(kind): \(lines)")
+            #expect(lines.contains("large ok 1048576 bytes"), "\(kind): \(lines)")
+            #expect(lines.contains("ping ok pong"), "\(kind): \(lines)")
+        }
+        try await echo.channel.close()
+    }
+
+    /// What is not a WebSocket upgrade of the path is answered and logged, and the port goes on
+    /// serving: a plain GET gets a one-line page, another path 404, a bad key 400.
+    @Test func requestsThatAreNotAnUpgradeOfThePathAreAnsweredAndLogged() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(1)
+        let server = try await harness.startServer(ports: ports)
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "app", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/socket\""),
+        ])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy app: ")
+
+        let page = try PeerProcess("/usr/bin/curl", ["-sS", "-i", "--max-time", "10", "http://127.0.0.1:\(ports[0])/socket"], mergeStandardError: true)
+        #expect(await page.exitStatus() == 0)
+        #expect(page.lines.first?.hasPrefix("HTTP/1.1 200") == true, "\(page.lines)")
+        #expect(page.lines.last == "This is a WebSocket endpoint: connect to ws://HOST:PORT/socket with a WebSocket client.")
+        _ = try await server.process.line(containing: "proxy app of client lab: visitor 127.0.0.1:")
+
+        let elsewhere = try PeerProcess("/usr/bin/curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--max-time", "10", "http://127.0.0.1:\(ports[0])/other"])
+        #expect(await elsewhere.exitStatus() == 0)
+        #expect(elsewhere.lines == ["404"])
+        let logged = try await server.process.line(containing: "HTTP GET /other")
+        #expect(logged.contains("answered 404, the WebSocket path is /socket"), "\(logged)")
+
+        let badKey = try PeerProcess("/usr/bin/curl", [
+            "-sS", "-o", "/dev/null", "-w", "%{http_code}\\n", "--max-time", "10", "-H", "Connection: Upgrade", "-H", "Upgrade: websocket",
+            "-H", "Sec-WebSocket-Version: 13", "-H", "Sec-WebSocket-Key: not-a-key", "http://127.0.0.1:\(ports[0])/socket",
+        ])
+        #expect(await badKey.exitStatus() == 0, "\(badKey.lines)")
+        #expect(badKey.lines == ["400"])
+        _ = try await server.process.line(containing: "HTTP GET /socket: invalid WebSocket upgrade request, answered 400")
+
+        let visitor = try PeerProcess("/usr/bin/python3", [Self.visitorScript, "ws://127.0.0.1:\(ports[0])/socket", "binary"], mergeStandardError: true)
+        #expect(await visitor.exitStatus() == 0, "\(visitor.lines)")
+        #expect(visitor.lines.contains("ping ok pong"), "\(visitor.lines)")
+        try await echo.channel.close()
+    }
+}
