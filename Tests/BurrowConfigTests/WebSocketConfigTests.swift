@@ -159,7 +159,7 @@ import Testing
 
     @Test(arguments: [
         ("local = \"http://127.0.0.1:8080/\"", "proxies[0].local: expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"http://127.0.0.1:8080/\""),
-        ("type = \"udp\"\nlocal = \"ws://127.0.0.1:8080/\"", "proxies[0].local: a WebSocket service carries a byte stream: it needs type = \"tcp\", not \"udp\""),
+        ("type = \"udp\"\nlocal = \"ws://127.0.0.1:8080/\"", "proxies[0].local: a WebSocket service carries a byte stream: it needs type = \"tcp\" or \"websocket\", not \"udp\""),
         ("local = \"127.0.0.1:8080\"\nheaders = { Origin = \"x\" }", "proxies[0].headers: applies to ws:// and wss:// local services only"),
         ("local = \"ws://127.0.0.1:8080/\"\ntls = { ca = \"ca.pem\" }", "proxies[0].tls: applies to wss:// local services only, but local service is ws://127.0.0.1:8080/"),
         ("local = \"ws://127.0.0.1:8080/\"\nheaders = { Upgrade = \"h2c\" }", "proxies[0].headers: Upgrade is set by the WebSocket upgrade itself"),
