@@ -122,6 +122,7 @@ final class ProxyTable: Sendable {
         case .websocket:
             return .openProxy(.init(
                 name: proxy.name, type: proxy.type.rawValue, remotePort: proxy.remotePort,
+                idleTimeoutMilliseconds: proxy.webSocketVisitors.idleTimeout.map { Int($0.milliseconds) },
                 path: proxy.webSocketVisitors.path, message: proxy.webSocketVisitors.textMessages ? "text" : "binary"
             ))
         }

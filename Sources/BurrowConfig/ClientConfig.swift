@@ -266,17 +266,18 @@ public struct ClientConfig: Equatable, Sendable {
         if let local, local.port == 0 { reader.report("local", "port 0 is not a service port") }
         let remotePort = reader.port("remote_port")
         var udp = UDPFlowSettings()
+        var webSocketVisitors = WebSocketVisitors()
         if type == .udp {
             udp.idleTimeout = reader.duration("idle_timeout") ?? udp.idleTimeout
             udp.maximumFlows = reader.integer("max_flows", in: 1...1_000_000) ?? udp.maximumFlows
         } else {
-            for key in ["idle_timeout", "max_flows"] where reader.has(key) {
+            for key in ["max_flows"] + (type == .websocket ? [] : ["idle_timeout"]) where reader.has(key) {
                 _ = reader.value(key)
-                reader.report(key, "applies to type = \"udp\" proxies only")
+                reader.report(key, key == "max_flows" ? "applies to type = \"udp\" proxies only" : "applies to type = \"udp\" and \"websocket\" proxies only")
             }
         }
-        var webSocketVisitors = WebSocketVisitors()
         if type == .websocket {
+            webSocketVisitors.idleTimeout = reader.duration("idle_timeout")
             if let path = reader.string("path") {
                 if WebSocketVisitors.isValidPath(path) {
                     webSocketVisitors.path = path

@@ -147,10 +147,14 @@ public struct WebSocketVisitors: Hashable, Sendable {
     /// Whether the service's bytes go to visitors as text messages (for browser apps that
     /// want strings) rather than binary ones. The bytes must then be UTF-8.
     public var textMessages = false
+    /// A visitor with no message either way (pings count) for this long is closed with a
+    /// close frame (1001); nil: never, as for TCP visitors.
+    public var idleTimeout: Duration?
 
-    public init(path: String = "/", textMessages: Bool = false) {
+    public init(path: String = "/", textMessages: Bool = false, idleTimeout: Duration? = nil) {
         self.path = path
         self.textMessages = textMessages
+        self.idleTimeout = idleTimeout
     }
 
     /// A path a request line can carry: starts with "/", no spaces or control characters, at

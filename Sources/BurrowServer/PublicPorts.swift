@@ -60,7 +60,10 @@ actor PublicPorts {
             guard [nil, "binary", "text"].contains(request.message) else {
                 return reject(.unsupportedType, "a websocket proxy's message must be \"binary\" or \"text\"")
             }
-            webSocket = WebSocketVisitors(path: path, textMessages: request.message == "text")
+            webSocket = WebSocketVisitors(
+                path: path, textMessages: request.message == "text",
+                idleTimeout: request.idleTimeoutMilliseconds.map { .milliseconds(min(max($0, 1), 86_400_000)) }
+            )
         }
         guard self.listeners[request.name] == nil else {
             return reject(.duplicateName, "a proxy named \(request.name) is already open in this session")
@@ -126,11 +129,16 @@ actor PublicPorts {
             // bytes too, and the service's bytes go back as the messages the proxy asked for.
             let transport = webSocket.map {
                 ListenerTransport(
-                    webSocketPath: $0.path, webSocketMessages: WebSocketMessages(acceptsText: true, sendsText: $0.textMessages),
+                    webSocketPath: $0.path,
+                    webSocketOptions: WebSocketStreamOptions(acceptsText: true, sendsText: $0.textMessages, idleTimeout: $0.idleTimeout.map(TimeAmount.init)),
                     webSocketPage: "This is a WebSocket endpoint: connect to ws://HOST:PORT\($0.path) with a WebSocket client.\n"
                 )
             } ?? ListenerTransport()
-            listener = try await TCPPublicListener.bind(host: host, port: key.port, on: self.loop, transport: transport) { visitor, peer in
+            // A visitor must finish its upgrade as a client must its login.
+            let upgradeTimeout = TimeAmount(self.environment.configuration.handshakeTimeout)
+            listener = try await TCPPublicListener.bind(
+                host: host, port: key.port, on: self.loop, transport: transport, upgradeTimeout: upgradeTimeout
+            ) { visitor, peer in
                 bridge(visitor, peer, proxy)
             } onNote: { peer, note in
                 logger.info("proxy \(proxy) of client \(client): visitor \(peer): \(note)")

@@ -8,18 +8,19 @@ extension ChannelPipeline.SynchronousOperations {
     /// `WebSocketByteStreamHandler`, and `onUpgrade` (given the upgrade request) adds whatever
     /// reads those bytes; the connection reads on once its future succeeds.
     /// Every other request is answered by `WebSocketHTTPResponder` (a plain GET of the path with
-    /// `page`, or a tunnel endpoint's page) and reported to `onAnswer`;
+    /// `page`, or a tunnel endpoint's page) and reported to `onAnswer`, as is an upgraded
+    /// connection this side ended (idle past `options.idleTimeout`, or a broken protocol);
     /// a connection that fails before its upgrade, to `onError`.
     public func configureWebSocketServer(
         path: String,
         timeout: TimeAmount,
-        messages: WebSocketMessages = WebSocketMessages(),
+        options: WebSocketStreamOptions = WebSocketStreamOptions(),
         page: String? = nil,
         onAnswer: @escaping @Sendable (String) -> Void,
         onError: @escaping @Sendable (Error) -> Void,
         onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
     ) throws {
-        let upgrader = ByteStreamServerUpgrader(path: path, messages: messages, onUpgrade: onUpgrade)
+        let upgrader = ByteStreamServerUpgrader(path: path, options: options, onEnd: onAnswer, onUpgrade: onUpgrade)
         try self.configureHTTPServerPipeline(
             withPipeliningAssistance: false,
             withServerUpgrade: (upgraders: [upgrader], completionHandler: { context in
@@ -57,22 +58,29 @@ extension ChannelPipeline.SynchronousOperations {
 
     /// What both sides run once upgraded: the byte stream handler reads and writes frames
     /// itself, so NIO's frame codec is not installed.
-    fileprivate func addWebSocketByteStream(role: WebSocketByteStreamHandler.Role, messages: WebSocketMessages) throws {
-        try self.addHandler(WebSocketByteStreamHandler(role: role, acceptsText: messages.acceptsText, sendsText: messages.sendsText))
+    fileprivate func addWebSocketByteStream(
+        role: WebSocketByteStreamHandler.Role, options: WebSocketStreamOptions, onEnd: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
+        try self.addHandler(WebSocketByteStreamHandler(role: role, options: options, onEnd: onEnd))
     }
 }
 
-/// Which messages a WebSocket byte stream takes and sends. A Burrow peer's carries binary only;
-/// a visitor's or a local service's may also be text.
-public struct WebSocketMessages: Sendable {
+/// How a WebSocket byte stream behaves past the protocol: which messages it takes and sends
+/// (a Burrow peer's carry binary only; a visitor's or a local service's may also be text), and
+/// how long it may idle.
+public struct WebSocketStreamOptions: Sendable {
     /// Text messages are bytes too, rather than a protocol violation.
     public var acceptsText: Bool
     /// The bytes leave as text messages rather than binary ones.
     public var sendsText: Bool
+    /// With no frame either way for this long, the connection is closed with a close frame
+    /// (1001, going away). Nil: never (a session has its own keepalive).
+    public var idleTimeout: TimeAmount?
 
-    public init(acceptsText: Bool = false, sendsText: Bool = false) {
+    public init(acceptsText: Bool = false, sendsText: Bool = false, idleTimeout: TimeAmount? = nil) {
         self.acceptsText = acceptsText
         self.sendsText = sendsText
+        self.idleTimeout = idleTimeout
     }
 }
 
@@ -82,11 +90,16 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
     let supportedProtocol = "websocket"
     let requiredUpgradeHeaders: [String] = []
     private let handshake: NIOWebSocketServerUpgrader
-    private let messages: WebSocketMessages
+    private let options: WebSocketStreamOptions
+    private let onEnd: @Sendable (String) -> Void
     private let onUpgrade: @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
 
-    init(path: String, messages: WebSocketMessages, onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>) {
-        self.messages = messages
+    init(
+        path: String, options: WebSocketStreamOptions, onEnd: @escaping @Sendable (String) -> Void,
+        onUpgrade: @escaping @Sendable (Channel, HTTPRequestHead) -> EventLoopFuture<Void>
+    ) {
+        self.options = options
+        self.onEnd = onEnd
         self.onUpgrade = onUpgrade
         self.handshake = NIOWebSocketServerUpgrader(
             shouldUpgrade: { channel, head in
@@ -115,7 +128,7 @@ private final class ByteStreamServerUpgrader: HTTPServerProtocolUpgrader, Sendab
 
     func upgrade(context: ChannelHandlerContext, upgradeRequest: HTTPRequestHead) -> EventLoopFuture<Void> {
         do {
-            try context.pipeline.syncOperations.addWebSocketByteStream(role: .server, messages: self.messages)
+            try context.pipeline.syncOperations.addWebSocketByteStream(role: .server, options: self.options, onEnd: self.onEnd)
         } catch {
             return context.eventLoop.makeFailedFuture(error)
         }
@@ -149,7 +162,7 @@ private final class ByteStreamClientUpgrader: NIOHTTPClientProtocolUpgrader, Sen
         context.eventLoop.makeCompletedFuture {
             let pipeline = context.pipeline.syncOperations
             pipeline.removeHandler(context: try pipeline.context(handlerType: WebSocketUpgradeDialer.self), promise: nil)
-            try pipeline.addWebSocketByteStream(role: .client, messages: WebSocketMessages(acceptsText: self.acceptsText))
+            try pipeline.addWebSocketByteStream(role: .client, options: WebSocketStreamOptions(acceptsText: self.acceptsText))
             try self.onUpgrade(context.channel)
         }
     }

@@ -19,11 +19,17 @@ public enum ErrorText {
         case let error as IOError:
             return String(cString: strerror(error.errnoCode)).lowercased()
         case ChannelError.connectTimeout(let timeout):
-            return "no answer within \(Double(timeout.nanoseconds) / 1e9) s"
+            return "no answer within \(Self.seconds(timeout))"
         case ChannelError.eof, ChannelError.ioOnClosedChannel, ChannelError.alreadyClosed:
             return "connection closed"
         default:
             return "\(error)"
         }
+    }
+
+    /// A time amount in words: "5 s", "1.5 s", "0.25 s".
+    public static func seconds(_ amount: TimeAmount) -> String {
+        let milliseconds = amount.nanoseconds / 1_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(Double(milliseconds) / 1000) s"
     }
 }

@@ -10,18 +10,19 @@ public struct ListenerTransport: Sendable {
     /// Set: connections speak HTTP, and this path upgrades to a WebSocket carrying the bytes;
     /// other requests get a one-line answer.
     public var webSocketPath: String?
-    /// Which WebSocket messages carry the bytes (a Burrow peer's: binary only).
-    public var webSocketMessages = WebSocketMessages()
+    /// Which WebSocket messages carry the bytes (a Burrow peer's: binary only), and how long a
+    /// connection may idle.
+    public var webSocketOptions = WebSocketStreamOptions()
     /// What a plain GET of the path is told (nil: that this is a Burrow tunnel endpoint).
     public var webSocketPage: String?
 
     public init(
-        tls: TLSServerIdentity? = nil, webSocketPath: String? = nil, webSocketMessages: WebSocketMessages = WebSocketMessages(),
+        tls: TLSServerIdentity? = nil, webSocketPath: String? = nil, webSocketOptions: WebSocketStreamOptions = WebSocketStreamOptions(),
         webSocketPage: String? = nil
     ) {
         self.tls = tls
         self.webSocketPath = webSocketPath
-        self.webSocketMessages = webSocketMessages
+        self.webSocketOptions = webSocketOptions
         self.webSocketPage = webSocketPage
     }
 
@@ -87,7 +88,7 @@ public enum TransportListener {
             }
             guard let path = transport.webSocketPath else { return onStream(channel, nil) }
             try Self.upgrade(
-                pipeline, path: path, messages: transport.webSocketMessages, page: transport.webSocketPage, secure: transport.tls != nil,
+                pipeline, path: path, options: transport.webSocketOptions, page: transport.webSocketPage, secure: transport.tls != nil,
                 timeout: upgradeTimeout,
                 onStream: onStream, onNote: onNote
             )
@@ -98,13 +99,13 @@ public enum TransportListener {
     }
 
     private static func upgrade(
-        _ pipeline: ChannelPipeline.SynchronousOperations, path: String, messages: WebSocketMessages, page: String?, secure: Bool,
+        _ pipeline: ChannelPipeline.SynchronousOperations, path: String, options: WebSocketStreamOptions, page: String?, secure: Bool,
         timeout upgradeTimeout: TimeAmount,
         onStream: @escaping @Sendable (Channel, String?) -> EventLoopFuture<Void>,
         onNote: @escaping @Sendable (String) -> Void
     ) throws {
         try pipeline.configureWebSocketServer(
-            path: path, timeout: upgradeTimeout, messages: messages, page: page,
+            path: path, timeout: upgradeTimeout, options: options, page: page,
             onAnswer: onNote,
             onError: { error in
                 if secure, (error as? BurrowError)?.code == .tlsHandshake {

@@ -13,7 +13,10 @@ import NIOWebSocket
 ///
 /// Pings are answered; a close frame is answered and closes the channel. A text frame (code
 /// 1003) or a malformed frame (1002) is answered with a close frame, reported through
-/// `errorCaught` and closes the connection: such a peer is not a Burrow peer.
+/// `errorCaught` and closes the connection: such a peer is not a Burrow peer. With an idle
+/// timeout, a connection with no frame either way for that long is closed with 1001 (going
+/// away): a clean end, so what it carried ends with a FIN. Either is told to `onEnd` in words
+/// (a visitor's port logs it; a session logs the error it is given).
 public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = ByteBuffer
@@ -45,24 +48,61 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     private var closeSent = false
     /// The peer broke the protocol: the connection is closing, nothing more is read.
     private var failed = false
+    private let idleTimeout: TimeAmount?
+    private let onEnd: (String) -> Void
+    /// When a frame was last read or written; checked by `idleCheck`, so that traffic costs a
+    /// clock read per burst, not a timer.
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
 
     /// `acceptsText`: text messages are read as bytes too (a local service's WebSocket),
     /// instead of being refused as from a peer that is not Burrow.
     /// `sendsText`: the bytes leave as text messages instead of binary ones (for browser
     /// apps that want strings; the bytes must be UTF-8).
-    public init(role: Role, acceptsText: Bool = false, sendsText: Bool = false) {
+    public convenience init(role: Role, acceptsText: Bool = false, sendsText: Bool = false) {
+        self.init(role: role, options: WebSocketStreamOptions(acceptsText: acceptsText, sendsText: sendsText))
+    }
+
+    /// `onEnd` hears, in words, why this side ended the connection: idle, or a broken protocol.
+    public init(role: Role, options: WebSocketStreamOptions, onEnd: @escaping (String) -> Void = { _ in }) {
         self.role = role
-        self.reader = WebSocketFrameReader(fromClient: role == .server, acceptsText: acceptsText)
-        self.dataOpcode = sendsText ? .text : .binary
+        self.reader = WebSocketFrameReader(fromClient: role == .server, acceptsText: options.acceptsText)
+        self.dataOpcode = options.sendsText ? .text : .binary
+        self.idleTimeout = options.idleTimeout
+        self.onEnd = onEnd
+    }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.lastActivity = .now()
+        self.scheduleIdleCheck(context, at: self.lastActivity)
+    }
+
+    /// Checks at the earliest moment the connection could have idled out; traffic since the
+    /// last check moves the next one on.
+    private func scheduleIdleCheck(_ context: ChannelHandlerContext, at from: NIODeadline) {
+        guard let timeout = self.idleTimeout else { return }
+        self.idleCheck = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(deadline: from + timeout) {
+            guard context.channel.isActive, !self.closeSent else { return }
+            if NIODeadline.now() - self.lastActivity >= timeout {
+                self.onEnd("no WebSocket frame either way for \(ErrorText.seconds(timeout)): closed (1001, going away)")
+                self.writePending(context)
+                self.sendClose(context, code: .goingAway)
+                context.close(promise: nil)
+            } else {
+                self.scheduleIdleCheck(context, at: self.lastActivity)
+            }
+        }
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.failed else { return }
+        if self.idleTimeout != nil { self.lastActivity = .now() }
         var bytes = self.unwrapInboundIn(data)
         do {
             try self.reader.read(&bytes) { event in self.handle(event, context: context) }
         } catch {
             self.failed = true
+            self.onEnd("sent \(error.description): closed (\(error.code))")
             self.sendClose(context, code: WebSocketErrorCode(codeNumber: Int(error.code)))
             context.fireErrorCaught(ProtocolViolation(description: "the peer sent \(error.description)"))
             context.close(promise: nil)
@@ -102,6 +142,7 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     public func flush(context: ChannelHandlerContext) {
+        if self.idleTimeout != nil, self.pendingBytes > 0 { self.lastActivity = .now() }
         self.writePending(context)
         context.flush()
     }
@@ -126,10 +167,12 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.idleCheck?.cancel()
         self.dropPending()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.idleCheck?.cancel()
         self.dropPending()
         context.fireChannelInactive()
     }

@@ -37,7 +37,7 @@ final class WebSocketHTTPResponder: ChannelInboundHandler, RemovableChannelHandl
         self.timer = context.eventLoop.assumeIsolatedUnsafeUnchecked().scheduleTask(in: self.timeout) {
             guard !self.answered else { return }
             self.answered = true
-            self.onAnswer("no WebSocket upgrade within \(Double(self.timeout.nanoseconds) / 1e9) s: closed")
+            self.onAnswer("no WebSocket upgrade within \(ErrorText.seconds(self.timeout)): closed")
             context.close(promise: nil)
         }
     }

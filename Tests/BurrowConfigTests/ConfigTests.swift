@@ -240,7 +240,7 @@ import Testing
             max_flows = 0
             """, client: true)
         #expect(found == [
-            "proxies[0].idle_timeout: applies to type = \"udp\" proxies only",
+            "proxies[0].idle_timeout: applies to type = \"udp\" and \"websocket\" proxies only",
             "proxies[1].max_flows: 0 is out of range (1-1000000)",
         ])
         // One public port number, two protocols: two proxies. The same protocol twice clashes.

@@ -152,6 +152,24 @@ import Testing
         #expect(service.tls.serverName == "chat.internal")
     }
 
+    @Test func aWebSocketProxyReadsItsPathMessagesAndIdleTimeout() throws {
+        let config = try ClientConfig.parse(Self.head + """
+            type = "websocket"
+            local = "127.0.0.1:5900"
+            path = "/vnc"
+            message = "text"
+            idle_timeout = "5m"
+            [[proxies]]
+            name = "plain"
+            type = "websocket"
+            local = "127.0.0.1:5901"
+            """, environment: [:])
+        #expect(config.proxies[0].type == .websocket)
+        #expect(config.proxies[0].webSocketVisitors == WebSocketVisitors(path: "/vnc", textMessages: true, idleTimeout: .seconds(300)))
+        #expect(config.proxies[1].webSocketVisitors == WebSocketVisitors())
+        #expect(config.proxies[1].webSocketVisitors.idleTimeout == nil)
+    }
+
     @Test func aPlainLocalServiceHasNoWebSocket() throws {
         let config = try ClientConfig.parse(Self.head + "local = \"127.0.0.1:8080\"\n", environment: [:])
         #expect(config.proxies.first?.webSocket == nil)
@@ -160,6 +178,10 @@ import Testing
     @Test(arguments: [
         ("local = \"http://127.0.0.1:8080/\"", "proxies[0].local: expected \"host:port\", \"ws://host[:port]/path\" or \"wss://host[:port]/path\", got \"http://127.0.0.1:8080/\""),
         ("type = \"udp\"\nlocal = \"ws://127.0.0.1:8080/\"", "proxies[0].local: a WebSocket service carries a byte stream: it needs type = \"tcp\" or \"websocket\", not \"udp\""),
+        ("type = \"websocket\"\nlocal = \"127.0.0.1:1\"\npath = \"vnc\"", "proxies[0].path: expected a path such as \"/socket\" (starting with /, no spaces, at most 1,024 bytes), got \"vnc\""),
+        ("type = \"websocket\"\nlocal = \"127.0.0.1:1\"\nmessage = \"json\"", "proxies[0].message: expected \"binary\" or \"text\", got \"json\""),
+        ("type = \"websocket\"\nlocal = \"127.0.0.1:1\"\nmax_flows = 3", "proxies[0].max_flows: applies to type = \"udp\" proxies only"),
+        ("local = \"127.0.0.1:1\"\npath = \"/x\"", "proxies[0].path: applies to type = \"websocket\" proxies only"),
         ("local = \"127.0.0.1:8080\"\nheaders = { Origin = \"x\" }", "proxies[0].headers: applies to ws:// and wss:// local services only"),
         ("local = \"ws://127.0.0.1:8080/\"\ntls = { ca = \"ca.pem\" }", "proxies[0].tls: applies to wss:// local services only, but local service is ws://127.0.0.1:8080/"),
         ("local = \"ws://127.0.0.1:8080/\"\nheaders = { Upgrade = \"h2c\" }", "proxies[0].headers: Upgrade is set by the WebSocket upgrade itself"),

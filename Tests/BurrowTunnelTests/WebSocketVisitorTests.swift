@@ -9,6 +9,9 @@ import Testing
     static var visitorScript: String {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/ws_visitor.py").path
     }
+    static var hostileScript: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/ws_hostile.py").path
+    }
 
     /// Binary and text messages, a 1 MiB message and a ping, through a proxy sending binary and
     /// one sending text.
@@ -77,6 +80,45 @@ import Testing
         let visitor = try PeerProcess("/usr/bin/python3", [Self.visitorScript, "ws://127.0.0.1:\(ports[0])/socket", "binary"], mergeStandardError: true)
         #expect(await visitor.exitStatus() == 0, "\(visitor.lines)")
         #expect(visitor.lines.contains("ping ok pong"), "\(visitor.lines)")
+        try await echo.channel.close()
+    }
+
+    /// Visitors that never finish their upgrade, announce a frame too large to take, or go
+    /// quiet past the proxy's `idle_timeout` are each closed as RFC 6455 says, with a log line
+    /// naming the visitor and the cause, while a well-behaved visitor is served throughout.
+    @Test func hostileAndIdleVisitorsAreClosedAndLoggedWhileOthersAreServed() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(1)
+        let server = try await harness.startServer(ports: ports, handshakeTimeout: "1s")
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "app", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/socket\"\nidle_timeout = \"2s\""),
+        ])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy app: ")
+        let port = "\(ports[0])"
+
+        let stall = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "stall", port, "/socket"], mergeStandardError: true)
+        #expect(await stall.exitStatus() == 0, "\(stall.lines)")
+        #expect(stall.lines == ["closed after the upgrade timeout"])
+        _ = try await server.process.line(containing: "no WebSocket upgrade within 1 s: closed")
+
+        let oversize = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "oversize", port, "/socket"], mergeStandardError: true)
+        #expect(await oversize.exitStatus() == 0, "\(oversize.lines)")
+        #expect(oversize.lines == ["close 1009"])
+        let violation = try await server.process.line(containing: "sent a frame of 1099511627776 bytes")
+        #expect(violation.contains("proxy app of client lab: visitor 127.0.0.1:"), "\(violation)")
+        #expect(violation.contains("closed (1009)"), "\(violation)")
+
+        let idle = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "idle", port, "/socket"], mergeStandardError: true)
+        #expect(await idle.exitStatus() == 0, "\(idle.lines)")
+        #expect(idle.lines == ["close 1001"])
+        _ = try await server.process.line(containing: "no WebSocket frame either way for 2 s: closed (1001, going away)")
+
+        let visitor = try PeerProcess("/usr/bin/python3", [Self.visitorScript, "ws://127.0.0.1:\(ports[0])/socket", "binary"], mergeStandardError: true)
+        #expect(await visitor.exitStatus() == 0, "\(visitor.lines)")
+        #expect(visitor.lines.contains("large ok 1048576 bytes"), "\(visitor.lines)")
         try await echo.channel.close()
     }
 }
