@@ -121,4 +121,45 @@ import Testing
         #expect(visitor.lines.contains("large ok 1048576 bytes"), "\(visitor.lines)")
         try await echo.channel.close()
     }
+
+    /// A real browser as the visitor: headless Chromium loads a page that opens a WebSocket to
+    /// a `websocket` proxy, sends a line and writes what comes back into the page; the test
+    /// reads the page's DOM once the page marks itself done (`Peers/chromium_dom.py`).
+    @Test func headlessChromiumTalksToATCPServiceThroughAWebSocketProxy() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(1)
+        let server = try await harness.startServer(ports: ports)
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "app", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/echo\"\nmessage = \"text\""),
+        ])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy app: ")
+
+        let sent = "hello from chromium, through burrow"
+        // The echo may come back in several messages: the page is done once it is all there.
+        let page = try harness.write("page.html", """
+            <!doctype html>
+            <html><body><p id="out">waiting</p>
+            <script>
+            const out = document.getElementById("out");
+            const done = (text) => { out.textContent = text; document.body.dataset.done = ""; };
+            const socket = new WebSocket("ws://127.0.0.1:\(ports[0])/echo");
+            let received = "";
+            socket.onopen = () => socket.send("\(sent)");
+            socket.onmessage = (event) => {
+              received += event.data;
+              if (received.length >= \(sent.utf8.count)) done("echo (" + typeof event.data + "): " + received);
+            };
+            socket.onerror = () => done("WebSocket error");
+            </script></body></html>
+            """)
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Peers/chromium_dom.py").path
+        let chromium = try PeerProcess("/usr/bin/python3", [script, "file://\(page)", "\(harness.directory.path)/chromium"], mergeStandardError: true)
+        #expect(await chromium.exitStatus() == 0, "\(chromium.lines)")
+        let dom = chromium.lines.joined(separator: "\n")
+        #expect(dom.contains("<p id=\"out\">echo (string): \(sent)</p>"), "\(dom)")
+        try await echo.channel.close()
+    }
 }
