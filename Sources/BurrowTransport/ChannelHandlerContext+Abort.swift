@@ -13,6 +13,9 @@ extension ChannelHandlerContext {
     /// stream sends RST. A cut-off transfer then never looks complete at the far end.
     public func abort() {
         if let socket = self.channel as? SocketOptionProvider {
+            // Handlers nearer the socket that would say goodbye on close (a WebSocket's close
+            // frame) hear first that this is no clean end.
+            self.triggerUserOutboundEvent(ConnectionAbortEvent(), promise: nil)
             // On the channel's own loop the option is set before the future returns.
             socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).assumeIsolatedUnsafeUnchecked().whenComplete { _ in
                 self.close(promise: nil)
@@ -24,4 +27,11 @@ extension ChannelHandlerContext {
         // A channel that knows no reset (not a mux stream) is at least closed.
         self.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: reset)
     }
+}
+
+/// Passed down a socket's pipeline before it is aborted (closed with SO_LINGER 0): a handler
+/// that ends its protocol politely on close (a WebSocket's close frame, which a peer reads as a
+/// clean end) must not, so that the peer sees the abort as one (a WebSocket peer sees 1006).
+public struct ConnectionAbortEvent: Sendable {
+    public init() {}
 }

@@ -15,7 +15,8 @@ import NIOWebSocket
 /// 1003) or a malformed frame (1002) is answered with a close frame, reported through
 /// `errorCaught` and closes the connection: such a peer is not a Burrow peer. With an idle
 /// timeout, a connection with no frame either way for that long is closed with 1001 (going
-/// away): a clean end, so what it carried ends with a FIN. Either is told to `onEnd` in words
+/// away): a clean end, so what it carried ends with a FIN. An abort (`ConnectionAbortEvent`)
+/// sends no close frame at all, so the peer sees it as one. Either is told to `onEnd` in words
 /// (a visitor's port logs it; a session logs the error it is given).
 public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableChannelHandler {
     public typealias InboundIn = ByteBuffer
@@ -164,6 +165,16 @@ public final class WebSocketByteStreamHandler: ChannelDuplexHandler, RemovableCh
         default:
             context.close(mode: mode, promise: promise)
         }
+    }
+
+    /// An abort sends no close frame: the peer must see the connection end abnormally (1006),
+    /// not cleanly.
+    public func triggerUserOutboundEvent(context: ChannelHandlerContext, event: Any, promise: EventLoopPromise<Void>?) {
+        if event is ConnectionAbortEvent {
+            self.closeSent = true
+            self.dropPending()
+        }
+        context.triggerUserOutboundEvent(event, promise: promise)
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {

@@ -175,6 +175,16 @@ import Testing
 
     /// An empty write (how the glue marks "after everything before") sends no message, and its
     /// promise still completes in order.
+    /// An abort is not a clean end: no close frame, so the peer sees 1006 (and bytes not yet
+    /// flushed are dropped, as a reset drops them).
+    @Test func anAbortSendsNoCloseFrame() throws {
+        let channel = try Self.channel(.server)
+        channel.write(ByteBuffer(string: "unflushed"), promise: nil)
+        channel.pipeline.triggerUserOutboundEvent(ConnectionAbortEvent(), promise: nil)
+        try channel.close().wait()
+        #expect(try Self.drainOutbound(channel).readableBytes == 0)
+    }
+
     @Test func anEmptyWriteSendsNoMessage() throws {
         let channel = try Self.channel(.server)
         let written = channel.writeAndFlush(ByteBuffer())

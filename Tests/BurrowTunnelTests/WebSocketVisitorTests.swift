@@ -122,6 +122,24 @@ import Testing
         try await echo.channel.close()
     }
 
+    /// An abort stays an abort: a service that resets its connection ends the WebSocket visitor
+    /// without a close frame (the visitor sees 1006, abnormal closure), not with a clean 1000.
+    @Test func aServiceResetEndsTheWebSocketVisitorWithoutACloseFrame() async throws {
+        let harness = try await TunnelHarness()
+        let service = try await ProbedService.start(sendThenReset: 4096)
+        let ports = try await LoopbackPorts.free(1)
+        let server = try await harness.startServer(ports: ports)
+        defer { server.process.terminate() }
+        let client = try harness.startClient(serverPort: server.port, proxies: [
+            .init(name: "app", local: service.port, remote: ports[0], type: "websocket"),
+        ])
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy app: ")
+        let visitor = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "read", "\(ports[0])", "/"], mergeStandardError: true)
+        #expect(await visitor.exitStatus() == 0, "\(visitor.lines)")
+        #expect(visitor.lines == ["close 1006"])
+    }
+
     /// A real browser as the visitor: headless Chromium loads a page that opens a WebSocket to
     /// a `websocket` proxy, sends a line and writes what comes back into the page; the test
     /// reads the page's DOM once the page marks itself done (`Peers/chromium_dom.py`).

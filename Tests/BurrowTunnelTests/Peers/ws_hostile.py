@@ -5,12 +5,14 @@ proxy at ws://127.0.0.1:PORT/PATH.
     ws_hostile.py stall PORT PATH       sends half an upgrade request and waits
     ws_hostile.py oversize PORT PATH    upgrades, then announces a 2^40-byte frame
     ws_hostile.py idle PORT PATH        upgrades (python3-websockets, no pings) and waits
+    ws_hostile.py read PORT PATH        upgrades (python3-websockets) and reads until the end
 
 Each prints one line, what the server did, and exits 0 when the server ended the connection
 (1 when it did not within 60 s):
   stall     `closed after the upgrade timeout` (the server's EOF, no answer)
   oversize  `close CODE` (the code of the server's close frame), then the connection ends
   idle      `close CODE` once the server closes the idle connection
+  read      `close CODE` once the connection ends (1006: it ended without a close frame)
 """
 import asyncio
 import base64
@@ -87,15 +89,27 @@ async def idle(port, path):
     import websockets
 
     async with websockets.connect(f"ws://127.0.0.1:{port}{path}", ping_interval=None, close_timeout=10) as websocket:
-        await asyncio.wait_for(websocket.wait_closed(), 60)
+        await websocket.wait_closed()
+        print(f"close {websocket.close_code}", flush=True)
+
+
+async def read(port, path):
+    import websockets
+
+    async with websockets.connect(f"ws://127.0.0.1:{port}{path}", close_timeout=10) as websocket:
+        try:
+            async for _ in websocket:
+                pass
+        except websockets.ConnectionClosed:
+            pass
         print(f"close {websocket.close_code}", flush=True)
 
 
 def main():
     mode, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     try:
-        if mode == "idle":
-            asyncio.run(idle(port, path))
+        if mode in ("idle", "read"):
+            asyncio.run(asyncio.wait_for({"idle": idle, "read": read}[mode](port, path), 60))
         else:
             {"stall": stall, "oversize": oversize}[mode](port, path)
     except (socket.timeout, asyncio.TimeoutError):
