@@ -78,6 +78,18 @@ public struct ClientConfig: Equatable, Sendable {
             self.name = name
             self.value = value
         }
+
+        /// What is wrong with this header on an upgrade request, if anything: the name must
+        /// be a token, the headers the upgrade itself needs cannot be overridden, and a value
+        /// may not break the request's lines.
+        public static func problem(name: String, value: String) -> String? {
+            let reserved: Set<String> = ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "content-length", "transfer-encoding"]
+            let validName = !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
+            if !validName { return "\"\(name)\" is not a valid HTTP header name" }
+            if reserved.contains(name.lowercased()) { return "\(name) is set by the WebSocket upgrade itself" }
+            if value.contains(where: { $0 == "\r" || $0 == "\n" }) { return "the value of \(name) contains a line break" }
+            return nil
+        }
     }
 
     public var server: ServerAddress
@@ -216,16 +228,10 @@ public struct ClientConfig: Equatable, Sendable {
     /// Extra headers on a WebSocket upgrade request, from the inline table `key`. The ones the
     /// upgrade itself needs cannot be overridden.
     private static func readHeaders(_ table: TableReader, _ key: String) -> [(String, String)] {
-        let reserved: Set<String> = ["connection", "upgrade", "sec-websocket-key", "sec-websocket-version", "content-length", "transfer-encoding"]
         var headers: [(String, String)] = []
         for (name, value) in table.stringTable(key) ?? [] {
-            let validName = !name.isEmpty && name.utf8.allSatisfy { $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }
-            if !validName {
-                table.report(key, "\"\(name)\" is not a valid HTTP header name")
-            } else if reserved.contains(name.lowercased()) {
-                table.report(key, "\(name) is set by the WebSocket upgrade itself")
-            } else if value.contains(where: { $0 == "\r" || $0 == "\n" }) {
-                table.report(key, "the value of \(name) contains a line break")
+            if let problem = WebSocketHeader.problem(name: name, value: value) {
+                table.report(key, problem)
             } else {
                 headers.append((name, value))
             }
@@ -234,7 +240,7 @@ public struct ClientConfig: Equatable, Sendable {
     }
 
     /// `sha256:AB:CD:...` or `sha256:abcd...` (the prefix optional): 64 hex digits, lowercased.
-    static func parseFingerprint(_ text: String) -> String? {
+    public static func parseFingerprint(_ text: String) -> String? {
         let body = text.lowercased().hasPrefix("sha256:") ? String(text.dropFirst(7)) : text
         let hex = body.filter { $0 != ":" }.lowercased()
         guard hex.count == 64, hex.allSatisfy(\.isHexDigit) else { return nil }

@@ -193,6 +193,15 @@ extension Duration {
         return nil
     }
 
+    /// A duration as a command-line option gives it (`"500ms"`, `"5s"`, `"2m"`), in the range a
+    /// config allows (1 ms to 24 h); nil otherwise.
+    public static func parse(_ text: String) -> Duration? {
+        guard let seconds = Self.parseSeconds(text) else { return nil }
+        let milliseconds = (seconds * 1000).rounded()
+        guard milliseconds >= 1, seconds <= Self.configurableMaximumSeconds else { return nil }
+        return .milliseconds(Int64(milliseconds))
+    }
+
     /// Milliseconds, rounded down.
     public var milliseconds: Int64 {
         self.components.seconds * 1000 + self.components.attoseconds / 1_000_000_000_000_000

@@ -29,6 +29,16 @@ extension ChannelHandlerContext {
     }
 }
 
+extension Channel {
+    /// Aborts the channel from outside its handlers (a connection that never got its partner):
+    /// as `ChannelHandlerContext.abort()`, from the pipeline's end. Completes once closed.
+    public func abort() -> EventLoopFuture<Void> {
+        self.pipeline.triggerUserOutboundEvent(ConnectionAbortEvent(), promise: nil)
+        guard let socket = self as? SocketOptionProvider else { return self.close() }
+        return socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).flatMap { self.close() }
+    }
+}
+
 /// Passed down a socket's pipeline before it is aborted (closed with SO_LINGER 0): a handler
 /// that ends its protocol politely on close (a WebSocket's close frame, which a peer reads as a
 /// clean end) must not, so that the peer sees the abort as one (a WebSocket peer sees 1006).

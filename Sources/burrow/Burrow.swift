@@ -10,8 +10,11 @@ struct Burrow: AsyncParsableCommand {
             On the public machine:  burrow server -c server.toml
             Next to the services:   burrow client -c client.toml
             Try it all on loopback: burrow demo
+            TCP <-> WebSocket here: burrow bridge --listen 127.0.0.1:8082 --to ws://127.0.0.1:8081/path
             """,
         version: BurrowVersion.current,
-        subcommands: [ServerCommand.self, ClientCommand.self, CheckCommand.self, TokenCommand.self, FingerprintCommand.self, DemoCommand.self]
+        subcommands: [
+            ServerCommand.self, ClientCommand.self, CheckCommand.self, BridgeCommand.self, TokenCommand.self, FingerprintCommand.self, DemoCommand.self,
+        ]
     )
 }
