@@ -21,7 +21,12 @@ struct CheckCommand: ParsableCommand {
             print("\(self.file): valid client config: \(client.name) dials \(client.server); \(client.proxies.count) proxy(ies): "
                 + client.proxies.map { proxy in
                     let local = proxy.webSocket.map { $0.url.description } ?? proxy.local.description
-                    return "\(proxy.name) \(proxy.type == .udp ? "udp " : "")\(local) -> \(proxy.remotePort.map(String.init) ?? "any port")"
+                    let remote = proxy.remotePort.map(String.init) ?? "any port"
+                    return switch proxy.type {
+                    case .tcp: "\(proxy.name) \(local) -> \(remote)"
+                    case .udp: "\(proxy.name) udp \(local) -> \(remote)"
+                    case .websocket: "\(proxy.name) \(local) -> \(remote) (websocket visitors on \(proxy.webSocketVisitors.path))"
+                    }
                 }.joined(separator: ", "))
         }
     }
