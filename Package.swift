@@ -121,10 +121,12 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
-        // Load generators for bench/run.sh (latency, connection rate, held connections).
+        // Load generators for bench/run.sh (latency, connection rate, held connections, one
+        // stream's throughput), over TCP or as a WebSocket client (BurrowTransport's).
         .executableTarget(
             name: "burrow-bench",
             dependencies: [
+                "BurrowTransport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

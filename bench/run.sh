@@ -8,11 +8,13 @@
 # and a table of every figure with its ratio to socat, and of each burrow transport's throughput
 # against burrow over tcp (also written as JSON to bench/out/). UDP gets a table of its own:
 # direct, socat's UDP relay and burrow over tcp, iperf3 -u at the highest rate with < 1% loss
-# and the round trip of one 64-byte datagram at a time.
+# and the round trip of one 64-byte datagram at a time. WebSocket gets one too: a WebSocket
+# client (burrow-bench's) to the TCP echo through websockify, `burrow bridge` and a burrow
+# `websocket` proxy (over tcp): one stream's echoed throughput and the 64-byte round trip.
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
 # Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
-# Needs: iperf3, socat, openssh-server/client (scripts/setup --bench installs them), root or a
+# Needs: iperf3, socat, openssh-server/client, websockify (scripts/setup --bench installs them), root or a
 # user allowed to raise its fd limit.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +57,11 @@ socat_udp_echo=$(free_port)
 socat UDP-LISTEN:"$socat_udp_echo",fork,reuseaddr UDP:127.0.0.1:"$udp_echo_port" & pids+=($!)
 socat UDP-LISTEN:"$socat_iperf",fork,reuseaddr UDP:127.0.0.1:"$iperf_port" & pids+=($!)
 
+# --- WebSocket to TCP on loopback: websockify and burrow bridge ------------------------------------
+websockify_port=$(free_port); bridge_port=$(free_port)
+websockify "127.0.0.1:$websockify_port" "127.0.0.1:$echo_port" >/dev/null 2>&1 & pids+=($!)
+"$bin/burrow" bridge --listen "ws://127.0.0.1:$bridge_port/echo" --to "127.0.0.1:$echo_port" --log-level warning & pids+=($!)
+
 # --- ssh -R: a throwaway sshd on loopback ---------------------------------------------------------
 ssh_port=$(free_port); ssh_echo=$(free_port); ssh_iperf=$(free_port)
 ssh-keygen -q -t ed25519 -N '' -f "$work/host_key"
@@ -89,11 +96,11 @@ fingerprint=$("$bin/burrow" fingerprint "$work/tls.crt")
 
 # Starts a burrow server and client publishing the echo and iperf3 services.
 # $1 name, $2 scheme (tcp|tls|ws); sets ${1}_echo, ${1}_iperf, ${1}_udp_echo, ${1}_server_pid,
-# ${1}_client_pid. iperf3's port is published for TCP and UDP (its datagrams follow its control
-# connection's port).
+# ${1}_client_pid, ${1}_wsproxy (a websocket proxy to the echo, path /echo). iperf3's port is
+# published for TCP and UDP (its datagrams follow its control connection's port).
 start_burrow() {
-  local name=$1 scheme=$2 server_port echo iperf udp_echo server_extra="" client_tls="" url dial_port
-  server_port=$(free_port); echo=$(free_port); iperf=$(free_port); udp_echo=$(free_port)
+  local name=$1 scheme=$2 server_port echo iperf udp_echo ws_echo server_extra="" client_tls="" url dial_port
+  server_port=$(free_port); echo=$(free_port); iperf=$(free_port); udp_echo=$(free_port); ws_echo=$(free_port)
   url="$scheme://127.0.0.1:$server_port"; dial_port=$server_port
   if [ "$scheme" = tls ]; then
     server_extra=$(printf '[tls]\ncert = "%s"\nkey = "%s"' "$work/tls.crt" "$work/tls.key")
@@ -110,7 +117,7 @@ $server_extra
 [[tokens]]
 name = "bench"
 token = "$token"
-ports = [$echo, $iperf, $udp_echo]
+ports = [$echo, $iperf, $udp_echo, $ws_echo]
 CONF
   cat > "$work/client-$name.toml" <<CONF
 server = "$url"
@@ -135,18 +142,25 @@ name = "udp-echo"
 type = "udp"
 local = "127.0.0.1:$udp_echo_port"
 remote_port = $udp_echo
+[[proxies]]
+name = "ws-echo"
+type = "websocket"
+local = "127.0.0.1:$echo_port"
+path = "/echo"
+remote_port = $ws_echo
 CONF
   "$bin/burrow" server -c "$work/server-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_server_pid" %s $!
   wait_port "$dial_port"
   "$bin/burrow" client -c "$work/client-$name.toml" --log-level warning & pids+=($!); printf -v "${name}_client_pid" %s $!
   printf -v "${name}_echo" %s "$echo"; printf -v "${name}_iperf" %s "$iperf"; printf -v "${name}_udp_echo" %s "$udp_echo"
+  printf -v "${name}_wsproxy" %s "$ws_echo"
 }
 start_burrow burrow tcp
 start_burrow burrow_tls tls
 start_burrow burrow_ws ws
 
 for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$burrow_tls_echo" "$burrow_tls_iperf" \
-            "$burrow_ws_echo" "$burrow_ws_iperf"; do wait_port "$port"; done
+            "$burrow_ws_echo" "$burrow_ws_iperf" "$websockify_port" "$bridge_port" "$burrow_wsproxy"; do wait_port "$port"; done
 
 # Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
 # at a time and may still be closing the previous one ("server is busy"): retry a few times.
@@ -260,6 +274,18 @@ for target in direct socat burrow; do
 done
 json="${json%,}},"
 
+# WebSocket visitors to the TCP echo: websockify, burrow bridge, a burrow websocket proxy.
+declare -A ws_targets=([websockify]="$websockify_port /" [bridge]="$bridge_port /echo" [proxy]="$burrow_wsproxy /echo")
+json+="\"websocket\": {"
+for target in websockify bridge proxy; do
+  echo "measuring $target over WebSocket..." >&2
+  read -r port path <<< "${ws_targets[$target]}"
+  ws_stream=$("$bin/burrow-bench" stream --port "$port" --ws-path "$path" --seconds "$duration")
+  ws_latency=$("$bin/burrow-bench" latency --port "$port" --ws-path "$path" --count "$latency_count")
+  json+="\"$target\": {\"stream\": $ws_stream, \"latency\": $ws_latency},"
+done
+json="${json%,}},"
+
 # Memory: burrow server + client, idle and while holding idle visitor connections.
 idle=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
 coproc HOLD { "$bin/burrow-bench" hold --port "$burrow_echo" --count "$held"; }
@@ -309,5 +335,16 @@ udp_row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is
 print(f"burrow UDP: throughput {u['burrow']['mbps'] / u['socat']['mbps']:.2f}x socat's (goal >= 1), "
       f"round trip p50 {u['burrow']['latency']['p50_us'] / u['socat']['latency']['p50_us']:.2f}x socat's (goal <= 2); "
       f"datagrams lost in the round-trip runs: " + ", ".join(f"{t} {u[t]['latency']['lost']}" for t in ["direct", "socat", "burrow"]))
+w = r["websocket"]
+print()
+print("| WebSocket workload".ljust(37) + "| " + " | ".join(t.ljust(18) for t in ["websockify", "burrow bridge", "burrow proxy (tcp)"]) + " | unit (ratio to websockify)")
+def ws_row(name, get, unit):
+    base = get(w["websockify"])
+    print(f"| {name:34} | " + " | ".join(f"{get(w[t]):10.2f} ({get(w[t]) / base:5.2f}x)" for t in ["websockify", "bridge", "proxy"]) + f" | {unit}")
+ws_row("one stream, echoed", lambda x: x["stream"]["gbps"], "Gbit/s")
+ws_row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is better)")
+ws_row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
+print(f"burrow bridge: throughput {w['bridge']['stream']['gbps'] / w['websockify']['stream']['gbps']:.2f}x websockify's (goal >= 3), "
+      f"round trip p50 {w['bridge']['latency']['p50_us'] / w['websockify']['latency']['p50_us']:.2f}x (goal <= 0.5)")
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
 PY

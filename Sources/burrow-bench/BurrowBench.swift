@@ -11,7 +11,7 @@ struct BurrowBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "burrow-bench",
         abstract: "Load generators for Burrow's benchmark (bench/run.sh).",
-        subcommands: [Echo.self, Latency.self, Rate.self, Hold.self, UDPEcho.self, UDPLatency.self]
+        subcommands: [Echo.self, Latency.self, Rate.self, Hold.self, Stream.self, UDPEcho.self, UDPLatency.self]
     )
 }
 
@@ -48,14 +48,13 @@ struct Latency: AsyncParsableCommand {
     @Option var port: Int
     @Option var count = 20_000
     @Option var size = 64
+    @Option(help: "Speak WebSocket, upgrading this path: each message is a WebSocket binary message.")
+    var wsPath: String?
 
     func run() async throws {
         let done = MultiThreadedEventLoopGroup.singleton.any().makePromise(of: [UInt64].self)
         let count = self.count, size = self.size
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { $0.pipeline.addHandler(PingPong(count: count, size: size, done: done)) }
-            .connect(host: "127.0.0.1", port: self.port).get()
+        let channel = try await connect(port: self.port, webSocketPath: self.wsPath) { PingPong(count: count, size: size, done: done) }
         var samples = try await done.futureResult.get().sorted()
         try await channel.close()
         samples.removeFirst(min(samples.count / 20, 100))  // warm-up
@@ -82,6 +81,11 @@ struct Latency: AsyncParsableCommand {
         }
 
         func channelActive(context: ChannelHandlerContext) { self.ping(context) }
+
+        /// Added once a WebSocket is upgraded, the channel is already active.
+        func handlerAdded(context: ChannelHandlerContext) {
+            if context.channel.isActive { self.ping(context) }
+        }
 
         func ping(_ context: ChannelHandlerContext) {
             self.pending = self.size
