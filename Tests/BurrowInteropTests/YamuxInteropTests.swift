@@ -61,42 +61,49 @@ import Testing
         }
         defer { peer.terminate() }
 
-        // Streams Burrow opens: the Go side echoes them; Burrow half-closes right after sending,
-        // so every echo byte travels on a stream that is already closed in the other direction.
-        var echoes: [(sent: ByteBuffer, received: EventLoopFuture<ByteBuffer>)] = []
-        for index in 0..<Self.echoStreams {
-            var payload = ByteBuffer(string: "E")
-            payload.writeImmutableBuffer(TestBytes.buffer(seed: UInt64(index), count: Self.size))
-            echoes.append((payload, try await session.open(sending: payload)))
+        do {
+            // Streams Burrow opens: the Go side echoes them; Burrow half-closes right after sending,
+            // so every echo byte travels on a stream that is already closed in the other direction.
+            var echoes: [(sent: ByteBuffer, received: EventLoopFuture<ByteBuffer>)] = []
+            for index in 0..<Self.echoStreams {
+                var payload = ByteBuffer(string: "E")
+                payload.writeImmutableBuffer(TestBytes.buffer(seed: UInt64(index), count: Self.size))
+                echoes.append((payload, try await session.open(sending: payload)))
+            }
+            let resetDone = try await session.openResettingStream()
+
+            for (index, echo) in echoes.enumerated() {
+                let received = try await echo.received.get()
+                #expect(received == echo.sent, "echo \(index) differs: \(received.readableBytes) bytes of \(echo.sent.readableBytes)")
+            }
+            try await resetDone.get()
+            let rtt = try await session.ping()
+            #expect(rtt > .zero)
+
+            // The Go side finishes with GoAway: Burrow must then refuse to open streams.
+            let code = try await session.goAwayReceived.get()
+            #expect(code == GoAwayCode.normal.rawValue)
+            let refused = await #expect(throws: MuxError.self) { _ = try await session.open(sending: ByteBuffer(string: "E")).get() }
+            #expect(refused?.code == .goAwayReceived)
+            #expect(try await session.goStreamsEchoed() == Self.goStreams)
+
+            try await session.channel.close()
+            try await listener?.close()
+            let status = await peer.exitStatus()
+            let lines = peer.lines
+            #expect(status == 0, "yamux peer failed:\n\(lines.joined(separator: "\n"))")
+            #expect(!lines.contains { $0.hasPrefix("FAIL") })
+            #expect(lines.contains { $0.hasPrefix("OK opened \(Self.goStreams) streams") })
+            #expect(lines.contains { $0.hasPrefix("OK ping answered") })
+            #expect(lines.contains { $0.hasPrefix("OK echoed \(Self.echoStreams) streams") })
+            #expect(lines.contains { $0.contains("reset by the Swift side") && $0.hasPrefix("OK") })
+            #expect(lines.contains { $0.hasPrefix("OK session closed by the Swift side") })
+        } catch {
+            // Say which rule broke, and what the Go side saw, not only that a stream closed.
+            let cause = await session.failure()
+            Issue.record("the session failed: \(cause); the Go side printed:\n\(peer.lines.joined(separator: "\n"))")
+            throw error
         }
-        let resetDone = try await session.openResettingStream()
-
-        for (index, echo) in echoes.enumerated() {
-            let received = try await echo.received.get()
-            #expect(received == echo.sent, "echo \(index) differs: \(received.readableBytes) bytes of \(echo.sent.readableBytes)")
-        }
-        try await resetDone.get()
-        let rtt = try await session.ping()
-        #expect(rtt > .zero)
-
-        // The Go side finishes with GoAway: Burrow must then refuse to open streams.
-        let code = try await session.goAwayReceived.get()
-        #expect(code == GoAwayCode.normal.rawValue)
-        let refused = await #expect(throws: MuxError.self) { _ = try await session.open(sending: ByteBuffer(string: "E")).get() }
-        #expect(refused?.code == .goAwayReceived)
-        #expect(try await session.goStreamsEchoed() == Self.goStreams)
-
-        try await session.channel.close()
-        try await listener?.close()
-        let status = await peer.exitStatus()
-        let lines = peer.lines
-        #expect(status == 0, "yamux peer failed:\n\(lines.joined(separator: "\n"))")
-        #expect(!lines.contains { $0.hasPrefix("FAIL") })
-        #expect(lines.contains { $0.hasPrefix("OK opened \(Self.goStreams) streams") })
-        #expect(lines.contains { $0.hasPrefix("OK ping answered") })
-        #expect(lines.contains { $0.hasPrefix("OK echoed \(Self.echoStreams) streams") })
-        #expect(lines.contains { $0.contains("reset by the Swift side") && $0.hasPrefix("OK") })
-        #expect(lines.contains { $0.hasPrefix("OK session closed by the Swift side") })
     }
 }
 
@@ -157,18 +164,31 @@ final class SessionUnderTest: Sendable {
 
     var goAwayReceived: EventLoopFuture<UInt32> { self.events.goAway }
 
+    /// The error the session failed with, in words ("none" if it did not fail).
+    func failure() async -> String {
+        let events = self.events
+        return (try? await self.channel.eventLoop.submit { events.failure.map { "\($0)" } ?? "none" }.get()) ?? "unknown"
+    }
+
     func goStreamsEchoed() async throws -> Int {
         try await self.echoedStreams.finished(count: YamuxInteropTests.goStreams).get()
     }
 }
 
-/// Records the session's GoAway event.
-final class SessionEventRecorder: ChannelInboundHandler, Sendable {
+/// Records the session's GoAway event, and the error the session failed with (so that a
+/// failure says which rule of the protocol broke).
+final class SessionEventRecorder: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = Never
     private let goAwayPromise: EventLoopPromise<UInt32>
     var goAway: EventLoopFuture<UInt32> { self.goAwayPromise.futureResult }
+    /// The session's error, passed down the pipeline when it fails. Event-loop confined.
+    private(set) var failure: Error?
 
     init(eventLoop: EventLoop) { self.goAwayPromise = eventLoop.makePromise() }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        self.failure = self.failure ?? error
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case .some(.goAwayReceived(let code)) = event as? MuxSessionHandler.Event {
