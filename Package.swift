@@ -64,7 +64,8 @@ let package = Package(
             dependencies: ["BurrowProtocol"]
         ),
         // What the server and the client share, once: the handshake handlers on either side of
-        // the preamble, the control channel, the session monitor, durations as NIO time.
+        // the preamble, the control channel, the session monitor, durations as NIO time, and the
+        // admin API's HTTP listener.
         .target(
             name: "BurrowCore",
             dependencies: [
@@ -72,6 +73,8 @@ let package = Package(
                 "BurrowTransport",
                 "BurrowProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

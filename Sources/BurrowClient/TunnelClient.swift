@@ -34,7 +34,8 @@ public final class TunnelClient: Sendable {
         public var refusal: String?
     }
 
-    private let configuration: ClientConfig
+    /// The configuration the client started with (its proxies change through `proxies`).
+    private let configuration0: ClientConfig
     private let group: EventLoopGroup
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
@@ -50,7 +51,7 @@ public final class TunnelClient: Sendable {
     }
 
     public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
-        self.configuration = configuration
+        self.configuration0 = configuration
         self.proxies = ProxyTable(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
         self.group = group
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
@@ -62,13 +63,14 @@ public final class TunnelClient: Sendable {
     /// Runs sessions until `stop()`; throws a `BurrowError` (`authenticationFailed`) when the
     /// server refuses the token, unless configured to keep trying.
     public func run() async throws {
-        var backoff = Backoff(initial: self.configuration.reconnect.initialDelay, maximum: self.configuration.reconnect.maximumDelay)
-        let server = self.configuration.server
+        let configuration = self.configuration0
+        var backoff = Backoff(initial: configuration.reconnect.initialDelay, maximum: configuration.reconnect.maximumDelay)
+        let server = configuration.server
         while !self.isStopped {
             let started = ContinuousClock.now
             let cause: String
             let session = ClientSession(
-                configuration: self.configuration, proxies: self.proxies, group: self.group, logger: self.logger, onEvent: self.onEvent
+                configuration: configuration, proxies: self.proxies, group: self.group, logger: self.logger, onEvent: self.onEvent
             )
             guard self.state.withLockedValue({ state in
                 state.session = session
@@ -78,7 +80,7 @@ public final class TunnelClient: Sendable {
             do {
                 try await session.run()
                 cause = "session closed"
-            } catch let error as BurrowError where error.code == .authenticationFailed && !self.configuration.reconnect.retryOnAuthenticationFailure {
+            } catch let error as BurrowError where error.code == .authenticationFailed && !configuration.reconnect.retryOnAuthenticationFailure {
                 self.logger.error("authentication failed at \(server): \(error.detail)")
                 throw BurrowError(.authenticationFailed, "authentication failed at \(server): \(error.detail)")
             } catch let error as BurrowError where error.code == .authenticationFailed || error.code == .loginRefused {
@@ -88,7 +90,7 @@ public final class TunnelClient: Sendable {
             }
             guard !self.isStopped else { break }
             let upFor = ContinuousClock.now - started
-            if upFor >= self.configuration.reconnect.resetAfter { backoff.reset() }
+            if upFor >= configuration.reconnect.resetAfter { backoff.reset() }
             let delay = backoff.nextDelay()
             self.onEvent(.disconnected(cause: cause))
             self.logger.info("attempt \(backoff.failures) to reach \(server) ended: \(cause); next attempt in \(delay.shortDescription)")
@@ -123,6 +125,28 @@ public final class TunnelClient: Sendable {
     @discardableResult
     public func close(proxyNamed name: String) -> Bool {
         self.proxies.remove(name)
+    }
+
+    /// The configuration in force now: the start's, with the proxies reloads changed since
+    /// (and those `open` and `close` changed).
+    public var configuration: ClientConfig {
+        var current = self.configuration0
+        current.proxies = self.proxies.all.map(\.proxy)
+        return current
+    }
+
+    /// Applies what changed from the running configuration to `new`: proxies added, removed
+    /// or changed are opened, closed or re-opened on the live session (the others keep their
+    /// visitors). Anything else keeps its running value until the client restarts, and the
+    /// report says so.
+    public func reload(to new: ClientConfig) -> ReloadReport {
+        let diff = ConfigDiff(old: self.configuration, new: new)
+        let report = ReloadReport(entries: diff) { _ in "takes effect when the client restarts" }
+        let wanted = Dictionary(new.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        for name in diff.entries.removed + diff.entries.changed { self.proxies.remove(name) }
+        for name in diff.entries.changed + diff.entries.added { if let proxy = wanted[name] { self.proxies.add(proxy) } }
+        self.logger.info("reloaded: \(report.summary)")
+        return report
     }
 
     /// The proxies and what the server said of each in the current session.

@@ -106,6 +106,8 @@ public struct ClientConfig: Equatable, Sendable {
     /// How long dialing a local service may take before the visitor is turned away.
     public var localConnectTimeout: Duration = .seconds(5)
     public var reconnect = Reconnect()
+    /// Set: the admin API (status, reload, stop) listens here.
+    public var admin: AdminSettings?
     public var proxies: [Proxy]
 
     public init(server: ServerAddress, token: Secret, name: String, proxies: [Proxy]) {
@@ -145,6 +147,7 @@ public struct ClientConfig: Equatable, Sendable {
         }
         let tls = root.table("tls").map { Self.readTLS($0, for: server, what: "server") } ?? TLS()
         let headers = root.table("websocket").map { Self.readWebSocket($0, server: server) } ?? []
+        let admin = root.table("admin").flatMap { AdminSettings.read($0, environment: environment) }
         var proxies: [Proxy] = []
         for reader in root.tables("proxies") {
             if let proxy = Self.readProxy(reader) {
@@ -168,6 +171,7 @@ public struct ClientConfig: Equatable, Sendable {
         config.reconnect = reconnect
         config.tls = tls
         config.webSocketHeaders = headers.map { WebSocketHeader(name: $0.0, value: $0.1) }
+        config.admin = admin
         return config
     }
 

@@ -56,6 +56,7 @@ public struct ConfigDiff: Equatable, Sendable {
             ("heartbeat_interval", .nextSession, { $0.heartbeatInterval == $1.heartbeatInterval }),
             ("max_pending_logins", .now, { $0.maxPendingLogins == $1.maxPendingLogins }),
             ("max_pending_logins_per_address", .now, { $0.maxPendingLoginsPerAddress == $1.maxPendingLoginsPerAddress }),
+            ("admin", .restart, { $0.admin == $1.admin }),
         ]
         self.compare(old, new, checks)
     }
@@ -75,6 +76,7 @@ public struct ConfigDiff: Equatable, Sendable {
             ("handshake_timeout", .nextSession, { $0.handshakeTimeout == $1.handshakeTimeout }),
             ("local_connect_timeout", .now, { $0.localConnectTimeout == $1.localConnectTimeout }),
             ("reconnect", .now, { $0.reconnect == $1.reconnect }),
+            ("admin", .restart, { $0.admin == $1.admin }),
         ]
         self.compare(old, new, checks)
     }
@@ -96,5 +98,39 @@ public struct ConfigDiff: Equatable, Sendable {
         entries.removed = before.keys.filter { after[$0] == nil }.sorted()
         entries.changed = after.keys.filter { before[$0] != nil && before[$0] != after[$0] }.sorted()
         return entries
+    }
+}
+
+/// What a reload did: the entries (tokens or proxies) it added, removed and changed, and the
+/// settings it could not apply to the running process, with why. The admin API's answer to
+/// `/reload` and `/adapt`.
+public struct ReloadReport: Equatable, Sendable, Codable {
+    public var added: [String] = []
+    public var removed: [String] = []
+    public var changed: [String] = []
+    /// Settings that changed in the file but keep their running value, each as `key: why`.
+    public var notApplied: [String] = []
+
+    public init() {}
+
+    /// The report of a reload that applies `diff`'s entries and none of its settings
+    /// (`why` says what it takes to apply them).
+    public init(entries diff: ConfigDiff, settingsNeed why: (ConfigDiff.Setting) -> String) {
+        self.added = diff.entries.added
+        self.removed = diff.entries.removed
+        self.changed = diff.entries.changed
+        self.notApplied = diff.settings.map { "\($0.key): \(why($0))" }
+    }
+
+    public var isEmpty: Bool { self.added.isEmpty && self.removed.isEmpty && self.changed.isEmpty && self.notApplied.isEmpty }
+
+    /// One line for logs: "added web; removed ssh; not applied: bind (restart the server)".
+    public var summary: String {
+        var parts: [String] = []
+        if !self.added.isEmpty { parts.append("added \(self.added.joined(separator: ", "))") }
+        if !self.removed.isEmpty { parts.append("removed \(self.removed.joined(separator: ", "))") }
+        if !self.changed.isEmpty { parts.append("changed \(self.changed.joined(separator: ", "))") }
+        if !self.notApplied.isEmpty { parts.append("not applied: \(self.notApplied.joined(separator: "; "))") }
+        return parts.isEmpty ? "no changes" : parts.joined(separator: "; ")
     }
 }

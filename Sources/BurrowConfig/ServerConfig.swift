@@ -60,6 +60,8 @@ public struct ServerConfig: Equatable, Sendable {
     public var maxPendingLogins = 256
     /// The same, from one source address.
     public var maxPendingLoginsPerAddress = 32
+    /// Set: the admin API (status, reload, stop) listens here.
+    public var admin: AdminSettings?
     public var tokens: [TokenRule]
 
     public init(bind: Endpoint, tokens: [TokenRule]) {
@@ -96,6 +98,7 @@ public struct ServerConfig: Equatable, Sendable {
         let heartbeat = root.duration("heartbeat_interval")
         let pending = root.integer("max_pending_logins", in: 1...1_000_000)
         let pendingPerAddress = root.integer("max_pending_logins_per_address", in: 1...1_000_000)
+        let admin = root.table("admin").flatMap { AdminSettings.read($0, environment: environment) }
         var tokens: [TokenRule] = []
         for reader in root.tables("tokens") {
             if let rule = Self.readToken(reader, environment: environment) { tokens.append(rule) }
@@ -118,6 +121,7 @@ public struct ServerConfig: Equatable, Sendable {
         config.proxyBindHost = proxyBindHost
         config.tls = tls
         config.webSocket = webSocket
+        config.admin = admin
         if let handshake { config.handshakeTimeout = handshake }
         if let heartbeat { config.heartbeatInterval = heartbeat }
         if let pending { config.maxPendingLogins = pending }

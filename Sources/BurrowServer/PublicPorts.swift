@@ -30,6 +30,11 @@ actor PublicPorts {
         self.openFlow = openFlow
     }
 
+    /// Every open proxy and its port, by name.
+    var all: [(proxy: String, key: SessionRegistry.PortKey)] {
+        self.listeners.map { ($0.key, $0.value.key) }.sorted { $0.proxy < $1.proxy }
+    }
+
     func port(of proxy: String) -> Int? {
         self.listeners[proxy]?.key.port
     }

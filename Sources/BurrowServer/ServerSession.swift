@@ -8,6 +8,12 @@ import NIOConcurrencyHelpers
 import NIOCore
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// What every session of one server shares.
 struct ServerEnvironment: Sendable {
     let configuration: ServerConfig
@@ -42,6 +48,8 @@ final class ServerSession: @unchecked Sendable {
     /// Once logged in: the token's rule (updated by `recheck`) and where to tell the client of
     /// what the server closes on its own.
     private let conversation = NIOLockedValueBox<(rule: ServerConfig.TokenRule, client: String, outbound: ControlOutbound)?>(nil)
+    /// When the login succeeded, in seconds since 1970.
+    private let loggedInAt = NIOLockedValueBox<Int64?>(nil)
 
     /// The control stream once open. Event-loop confined.
     private var controlStream: Channel?
@@ -144,6 +152,7 @@ final class ServerSession: @unchecked Sendable {
                 registration = key
                 logger[metadataKey: "client"] = "\(key.client)"
                 self.conversation.withLockedValue { $0 = (rule, key.client, outbound) }
+                self.loggedInAt.withLockedValue { $0 = Int64(time(nil)) }
                 try await self.serveRequests(&messages, outbound, client: key.client, logger: logger)
             }
         } catch let error as BurrowError where error.code == .protocolViolation {
@@ -325,6 +334,14 @@ final class ServerSession: @unchecked Sendable {
             self.logger.info("proxy \(proxy) of client \(client): port \(port) is no longer allowed for token \(rule.name): closed")
             try? await outbound.write(.proxyClosed(.init(name: proxy, remotePort: port)))
         }
+    }
+
+    /// The session as `/status` shows it; nil before its login or after its end.
+    func status() async -> SessionStatus? {
+        guard let (rule, client, _) = self.conversation.withLockedValue({ $0 }),
+              let since = self.loggedInAt.withLockedValue({ $0 }) else { return nil }
+        let proxies = await self.ports.all.map { SessionStatus.Proxy(name: $0.proxy, protocol: $0.key.transport.rawValue, port: $0.key.port) }
+        return SessionStatus(client: client, token: rule.name, address: "\(self.peer)", since: since, proxies: proxies)
     }
 
     // MARK: - Liveness and shutdown

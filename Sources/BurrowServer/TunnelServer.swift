@@ -17,12 +17,15 @@ public final class TunnelServer: Sendable {
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
     private let stopping = NIOLockedValueBox(false)
     private let boundWebSocket = NIOLockedValueBox<SocketAddress?>(nil)
+    /// The configuration in force: the start's, with what reloads applied since.
+    private let running: NIOLockedValueBox<ServerConfig>
 
     /// Where the `[websocket]` listener listens, once started (useful with port 0).
     public var webSocketAddress: SocketAddress? { self.boundWebSocket.withLockedValue { $0 } }
 
     public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
         self.group = group
+        self.running = NIOLockedValueBox(configuration)
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
         _ = (ServerSession.live, MuxSessionHandler.live, MuxSessionHandler.liveStreams)
         self.pendingLogins = PendingLogins(
@@ -108,6 +111,34 @@ public final class TunnelServer: Sendable {
         for session in sessions {
             await session.recheck(self.environment.tokens)
         }
+    }
+
+    /// The configuration in force now (it may differ from the file).
+    public var configuration: ServerConfig { self.running.withLockedValue { $0 } }
+
+    /// Applies what changed from the running configuration to `new`: tokens added, removed or
+    /// changed take effect at once (`update(tokens:)`); any other setting keeps its running
+    /// value until a restart, and the report says so.
+    public func reload(to new: ServerConfig) async -> ReloadReport {
+        let old = self.configuration
+        let diff = ConfigDiff(old: old, new: new)
+        let report = ReloadReport(entries: diff) { _ in "takes effect when the server restarts" }
+        if !diff.entries.isEmpty {
+            self.running.withLockedValue { $0.tokens = new.tokens }
+            await self.update(tokens: new.tokens)
+        }
+        self.environment.logger.info("reloaded: \(report.summary)")
+        return report
+    }
+
+    /// What runs now: each client's session and its proxies.
+    public func status() async -> [SessionStatus] {
+        let sessions = self.sessions.withLockedValue { $0.values.map(\.session) }
+        var all: [SessionStatus] = []
+        for session in sessions {
+            if let status = await session.status() { all.append(status) }
+        }
+        return all.sorted { $0.client < $1.client }
     }
 
     /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to

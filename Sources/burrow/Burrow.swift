@@ -14,7 +14,8 @@ struct Burrow: AsyncParsableCommand {
             """,
         version: BurrowVersion.current,
         subcommands: [
-            ServerCommand.self, ClientCommand.self, CheckCommand.self, BridgeCommand.self, TokenCommand.self, FingerprintCommand.self, DemoCommand.self,
+            ServerCommand.self, ClientCommand.self, CheckCommand.self, ReloadCommand.self, StatusCommand.self, BridgeCommand.self, TokenCommand.self,
+            FingerprintCommand.self, DemoCommand.self,
         ]
     )
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BurrowConfig
+import BurrowCore
 import BurrowTransport
 import BurrowClient
 import BurrowMux
@@ -15,6 +16,9 @@ struct ClientCommand: AsyncParsableCommand {
             The scheme of `server` in the config picks the transport: tcp://host:port, tls://host:port, \
             ws://host[:port]/path or wss://host[:port]/path (through nginx or a CDN).
 
+            SIGHUP reloads the config file: proxies added, removed or changed are opened, closed or re-opened \
+            on the live session, the others keep their visitors; so does POST /reload on the [admin] API.
+
             Exits 2 when the server refuses the token (unless [reconnect] retry_on_auth_failure = true), 1 on a bad config.
             """
     )
@@ -29,10 +33,29 @@ struct ClientCommand: AsyncParsableCommand {
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
         let client = TunnelClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
         Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
-        Signals.onTermination { name in
-            logger.info("\(name): stopping")
+        @Sendable func stop(_ why: String) {
+            logger.info("\(why): stopping")
             client.stop()
         }
+        Signals.onTermination(stop)
+        let admin = AdminAPI<ClientConfig>(
+            file: self.config, parse: { try ClientConfig.parse(bytes: $0, file: $1, environment: $2) },
+            adapt: { ReloadReport(entries: ConfigDiff(old: client.configuration, new: $0)) { _ in "takes effect when the client restarts" } },
+            reload: { client.reload(to: $0) },
+            now: { client.configuration.redactedTOML },
+            status: { ClientStatus(name: configuration.name, server: "\(configuration.server)", proxies: client.status.map(ClientStatus.Proxy.init)) },
+            stop: { stop("admin API /stop") },
+            logger: logger
+        )
+        Signals.onReload { Task { await admin.reloadFromFile(because: "SIGHUP") } }
+        let api: AdminServer?
+        do {
+            api = try await admin.start(configuration.admin)
+        } catch {
+            logger.critical("cannot start the admin API on \(configuration.admin.map { "\($0.bind)" } ?? "?"): \(error)")
+            throw ExitCode(1)
+        }
+        defer { Task { await api?.close() } }
         do {
             try await client.run()
         } catch let failure as BurrowError where failure.code == .authenticationFailed {
@@ -40,4 +63,25 @@ struct ClientCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
     }
+}
+
+/// The client's `/status` document.
+struct ClientStatus: Encodable, Sendable {
+    struct Proxy: Encodable, Sendable {
+        let name: String
+        /// The public port, while the server publishes it.
+        let remotePort: Int?
+        /// Why the server refused it, when it did.
+        let refusal: String?
+
+        init(_ status: TunnelClient.ProxyStatus) {
+            self.name = status.name
+            self.remotePort = status.remotePort
+            self.refusal = status.refusal
+        }
+    }
+
+    let name: String
+    let server: String
+    let proxies: [Proxy]
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BurrowConfig
+import BurrowCore
 import BurrowServer
 import BurrowMux
 import FoundationEssentials
@@ -15,7 +16,8 @@ struct ServerCommand: AsyncParsableCommand {
             on a listener of its own.
 
             Stops gracefully on SIGINT or SIGTERM: no new visitors, GoAway to every client, open streams finish. \
-            SIGUSR1 logs how many sessions and streams are alive.
+            SIGUSR1 logs how many sessions and streams are alive. SIGHUP reloads the config file (tokens \
+            take effect at once); so does POST /reload on the [admin] API.
             """
     )
 
@@ -37,13 +39,38 @@ struct ServerCommand: AsyncParsableCommand {
         }
         Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
         let stopped = AsyncStream.makeStream(of: Void.self)
-        Signals.onTermination { name in
-            logger.info("\(name): stopping")
+        @Sendable func stop(_ why: String) {
+            logger.info("\(why): stopping")
             Task {
                 await server.stop()
                 stopped.continuation.finish()
             }
         }
+        Signals.onTermination(stop)
+        let admin = AdminAPI<ServerConfig>(
+            file: self.config, parse: { try ServerConfig.parse(bytes: $0, file: $1, environment: $2) },
+            adapt: { ReloadReport(entries: ConfigDiff(old: server.configuration, new: $0)) { _ in "takes effect when the server restarts" } },
+            reload: { await server.reload(to: $0) },
+            now: { server.configuration.redactedTOML },
+            status: { ServerStatus(sessions: await server.status()) },
+            stop: { stop("admin API /stop") },
+            logger: logger
+        )
+        Signals.onReload { Task { await admin.reloadFromFile(because: "SIGHUP") } }
+        let api: AdminServer?
+        do {
+            api = try await admin.start(configuration.admin)
+        } catch {
+            logger.critical("cannot start the admin API on \(configuration.admin.map { "\($0.bind)" } ?? "?"): \(error)")
+            await server.stop()
+            throw ExitCode(1)
+        }
         for await _ in stopped.stream {}
+        await api?.close()
     }
+}
+
+/// The server's `/status` document.
+struct ServerStatus: Encodable, Sendable {
+    let sessions: [SessionStatus]
 }

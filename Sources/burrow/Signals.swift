@@ -29,4 +29,13 @@ enum Signals {
         source.resume()
         Self.sources.append(source)
     }
+
+    /// Runs `handler` on every SIGHUP (`kill -HUP PID`, systemd's ExecReload: reload the config).
+    static func onReload(_ handler: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .main)
+        source.setEventHandler(handler: handler)
+        source.resume()
+        Self.sources.append(source)
+    }
 }

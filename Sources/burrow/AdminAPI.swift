@@ -1,0 +1,98 @@
+import BurrowConfig
+import BurrowCore
+import FoundationEssentials
+import Logging
+import NIOCore
+import NIOPosix
+
+/// What `burrow server` and `burrow client` do for the admin API and SIGHUP: read the config
+/// (the file, or TOML sent to the API), and either say what a reload would change (`/adapt`)
+/// or apply it (`/reload`, SIGHUP). A config with any problem changes nothing.
+struct AdminAPI<Config: Sendable>: Sendable {
+    /// Where the config file is (`-c`).
+    let file: String
+    let parse: @Sendable (_ bytes: [UInt8], _ file: String, _ environment: [String: String]) throws -> Config
+    /// What a reload to the config would change, without changing it.
+    let adapt: @Sendable (Config) async -> ReloadReport
+    /// Applies the config; returns what changed.
+    let reload: @Sendable (Config) async -> ReloadReport
+    /// The configuration in force, as TOML with secrets redacted (`/now`).
+    let now: @Sendable () -> String
+    /// The `/status` document.
+    let status: @Sendable () async -> any Encodable & Sendable
+    /// Stops as SIGTERM does.
+    let stop: @Sendable () -> Void
+    let logger: Logger
+
+    /// Starts the API when `[admin]` is set; logs where it listens.
+    func start(_ settings: AdminSettings?) async throws -> AdminServer? {
+        guard let settings else { return nil }
+        let server = try await AdminServer.start(
+            host: settings.bind.host, port: settings.bind.port, token: settings.token?.value, group: MultiThreadedEventLoopGroup.singleton,
+            logger: self.logger
+        ) { route, body in await self.handle(route, body: body) }
+        let address = server.localAddress.map { "\($0.ipAddress ?? settings.bind.host):\($0.port ?? settings.bind.port)" } ?? "\(settings.bind)"
+        self.logger.info("admin API on http://\(address) (\(settings.token == nil ? "no token: loopback only" : "bearer token required"))")
+        return server
+    }
+
+    /// Reloads from the file, as SIGHUP asks; one log line says what changed or why nothing did.
+    func reloadFromFile(because reason: String) async {
+        switch self.read(body: nil) {
+        case .success(let config):
+            let report = await self.reload(config)
+            self.logger.info("\(reason): \(report.summary)")
+        case .failure(let problems):
+            self.logger.error("\(reason): \(self.file) not reloaded, nothing changed: \(problems.description.split(separator: "\n").joined(separator: "; "))")
+        }
+    }
+
+    private func handle(_ route: AdminServer.Route, body: String?) async -> AdminServer.Response {
+        switch route {
+        case .status:
+            return Self.json(await self.status())
+        case .now(let json):
+            let toml = self.now()
+            guard json else { return AdminServer.Response(contentType: "application/toml", body: toml) }
+            guard let table = try? TOMLParser.parse(toml) else { return .text(.internalServerError, "cannot read the running configuration back") }
+            return Self.json(table)
+        case .adapt, .reload:
+            switch self.read(body: body) {
+            case .failure(let problems):
+                return .text(.unprocessableEntity, "nothing changed: \(problems.description)")
+            case .success(let config):
+                return Self.json(route == .adapt ? await self.adapt(config) : await self.reload(config))
+            }
+        case .stop:
+            self.stop()
+            return .text(.ok, "stopping")
+        }
+    }
+
+    /// The config in the request body, or else the file, validated.
+    private func read(body: String?) -> Result<Config, ConfigProblems> {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            if let body, !body.isEmpty {
+                return .success(try self.parse(Array(body.utf8), "request body", environment))
+            }
+            return .success(try self.parse(try ConfigFile.bytes(self.file), self.file, environment))
+        } catch let error as ConfigError {
+            return .failure(ConfigProblems(description: error.description))
+        } catch {
+            return .failure(ConfigProblems(description: "\(error)"))
+        }
+    }
+
+    private static func json(_ value: any Encodable) -> AdminServer.Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        guard let data = try? encoder.encode(value) else { return .text(.internalServerError, "cannot encode the answer") }
+        return AdminServer.Response(body: String(decoding: data, as: UTF8.self) + "\n")
+    }
+}
+
+/// Why a config was not taken: every problem, as `burrow check` prints them.
+struct ConfigProblems: Error, CustomStringConvertible {
+    let description: String
+}

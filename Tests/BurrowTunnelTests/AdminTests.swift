@@ -1,0 +1,197 @@
+import BurrowTestSupport
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+
+/// The admin API and SIGHUP on the real binary: reload applies exactly the file's changes, a
+/// broken file changes nothing, and the API wants its token. curl is the API's client here,
+/// `burrow reload` and `burrow status` too.
+@Suite(.timeLimit(.minutes(2))) struct AdminTests {
+    static let adminToken = "admin-token-for-tests"
+
+    /// The server's config with `tokens` (TOML [[tokens]] tables) and an admin API on `admin`.
+    static func serverConfig(admin: Int, tokens: String) -> String {
+        """
+        bind = "127.0.0.1:0"
+        [admin]
+        bind = "127.0.0.1:\(admin)"
+        token = "\(Self.adminToken)"
+        \(tokens)
+        """
+    }
+
+    static func token(_ name: String, _ secret: String, ports: [Int]) -> String {
+        "[[tokens]]\nname = \"\(name)\"\ntoken = \"\(secret)\"\nports = [\(ports.map(String.init).joined(separator: ", "))]\n"
+    }
+
+    /// curl against the admin API: the status code, then the body.
+    static func curl(_ method: String, _ port: Int, _ path: String, token: String? = Self.adminToken, body: String? = nil) async throws -> [String] {
+        var arguments = ["-sS", "-X", method, "-w", "\n%{http_code}\n", "--max-time", "10"]
+        if let token { arguments += ["-H", "Authorization: Bearer \(token)"] }
+        if let body { arguments += ["--data-binary", body] }
+        let curl = try PeerProcess("/usr/bin/curl", arguments + ["http://127.0.0.1:\(port)\(path)"], mergeStandardError: true)
+        #expect(await curl.exitStatus() == 0, "\(curl.lines)")
+        let lines = curl.lines
+        return [lines.last ?? ""] + lines.dropLast()
+    }
+
+    /// Tokens come and go on a running server, through the API and through SIGHUP; a broken
+    /// file changes nothing; a visitor connection through an unaffected proxy lives through it
+    /// all; the API refuses requests without the right token.
+    @Test func aServerReloadsItsTokensWithoutDisturbingOtherClients() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(3)
+        let admin = ports[2]
+        let first = Self.token("test", harness.token, ports: [ports[0]])
+        let second = Self.token("second", "second-token-secret", ports: [ports[1]])
+        let file = try harness.write("server.toml", Self.serverConfig(admin: admin, tokens: first))
+        let server = try PeerProcess(TunnelHarness.binary, ["server", "-c", file, "--log-level", "debug"], mergeStandardError: true)
+        defer { server.terminate() }
+        let listening = try await server.line(containing: "listening for clients on")
+        let serverPort = try #require(Int(listening.split(separator: ":").last!.split(separator: " ").first!))
+        _ = try await server.line(containing: "admin API on http://127.0.0.1:\(admin) (bearer token required)")
+
+        let lab = try harness.startClient(serverPort: serverPort, proxies: [.init(name: "web", local: echo.port, remote: ports[0])])
+        defer { lab.terminate() }
+        _ = try await lab.line(containing: "proxy web: ")
+        // A visitor that stays connected through every reload below.
+        let held = try await HeldVisitor.connect(port: ports[0])
+        #expect(try await held.echo("before") == "before")
+
+        // The token is required, and checked.
+        #expect(try await Self.curl("GET", admin, "/status", token: nil).first == "401")
+        #expect(try await Self.curl("GET", admin, "/status", token: "wrong-token-of-same").first == "401")
+        let status = try await Self.curl("GET", admin, "/status")
+        #expect(status.first == "200", "\(status)")
+        #expect(status.contains { $0.contains("\"client\" : \"lab\"") }, "\(status)")
+        #expect(status.contains { $0.contains("\"port\" : \(ports[0])") }, "\(status)")
+
+        // A second token, through `burrow reload`.
+        try String(Self.serverConfig(admin: admin, tokens: first + second)).write(toFile: file, atomically: true, encoding: .utf8)
+        let reload = try PeerProcess(TunnelHarness.binary, ["reload", "-c", file], mergeStandardError: true)
+        #expect(await reload.exitStatus() == 0, "\(reload.lines)")
+        #expect(reload.lines.contains { $0.contains("\"added\" : [") }, "\(reload.lines)")
+        #expect(reload.lines.contains("    \"second\""), "\(reload.lines)")
+        let now = try await Self.curl("GET", admin, "/now")
+        #expect(now.first == "200", "\(now)")
+        #expect(now.contains("name = \"second\"") && now.contains("token = \"<redacted>\""), "\(now)")
+        #expect(!now.contains { $0.contains("second-token-secret") || $0.contains(Self.adminToken) }, "\(now)")
+        let json = try await Self.curl("GET", admin, "/now?format=json")
+        #expect(json.contains { $0.contains("\"ports\" : [") }, "\(json)")
+        let other = try harness.startClient(
+            serverPort: serverPort, proxies: [.init(name: "other", local: echo.port, remote: ports[1])], name: "other", token: "second-token-secret"
+        )
+        defer { other.terminate() }
+        _ = try await other.line(containing: "proxy other: ")
+        #expect(try await Visitor.exchange(port: ports[1], sending: ByteBuffer(string: "through the new token")) == ByteBuffer(string: "through the new token"))
+
+        // A broken file: nothing changes, and the answer says why.
+        try "bind = \"127.0.0.1:0\"\n[[tokens]]\nname = 5\n".write(toFile: file, atomically: true, encoding: .utf8)
+        let broken = try PeerProcess(TunnelHarness.binary, ["reload", "-c", file], mergeStandardError: true)
+        #expect(await broken.exitStatus() == 1)
+        let viaAPI = try await Self.curl("POST", admin, "/reload", body: "bind = \"127.0.0.1:0\"\n[[tokens]]\nname = 5\n")
+        #expect(viaAPI.first == "422", "\(viaAPI)")
+        #expect(viaAPI.contains { $0.contains("tokens[0].name") }, "\(viaAPI)")
+        #expect(try await held.echo("after a broken reload") == "after a broken reload")
+
+        // The second token removed, by SIGHUP: its client's session ends, the first goes on.
+        try String(Self.serverConfig(admin: admin, tokens: first)).write(toFile: file, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        _ = try await server.line(containing: "SIGHUP: removed second")
+        _ = try await server.line(containing: "token second was revoked: session closed")
+        #expect(try await held.echo("after SIGHUP") == "after SIGHUP")
+
+        // POST /stop stops it as SIGTERM does.
+        #expect(try await Self.curl("POST", admin, "/stop").first == "200")
+        #expect(await server.exitStatus() == 0)
+        try await echo.channel.close()
+    }
+
+    /// A client's proxies come and go by SIGHUP and /reload while a visitor of an unchanged
+    /// proxy stays connected; `burrow status` lists them.
+    @Test func aClientReloadsItsProxiesAndKeepsTheOthersVisitors() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(3)
+        let admin = ports[2]
+        let server = try await harness.startServer(ports: [ports[0], ports[1]])
+        defer { server.process.terminate() }
+        func clientConfig(_ proxies: [(String, Int)]) -> String {
+            """
+            server = "tcp://127.0.0.1:\(server.port)"
+            token = "\(harness.token)"
+            name = "lab"
+            [admin]
+            bind = "127.0.0.1:\(admin)"
+            \(proxies.map { "[[proxies]]\nname = \"\($0.0)\"\nlocal = \"127.0.0.1:\(echo.port)\"\nremote_port = \($0.1)\n" }.joined())
+            """
+        }
+        let file = try harness.write("client.toml", clientConfig([("web", ports[0])]))
+        let client = try PeerProcess(TunnelHarness.binary, ["client", "-c", file, "--log-level", "debug"], mergeStandardError: true)
+        defer { client.terminate() }
+        _ = try await client.line(containing: "admin API on http://127.0.0.1:\(admin) (no token: loopback only)")
+        _ = try await client.line(containing: "proxy web: ")
+        let held = try await HeldVisitor.connect(port: ports[0])
+        #expect(try await held.echo("before") == "before")
+
+        try clientConfig([("web", ports[0]), ("more", ports[1])]).write(toFile: file, atomically: true, encoding: .utf8)
+        client.signal(SIGHUP)
+        _ = try await client.line(containing: "SIGHUP: added more")
+        _ = try await client.line(containing: "proxy more: ")
+        #expect(try await Visitor.exchange(port: ports[1], sending: ByteBuffer(string: "more")) == ByteBuffer(string: "more"))
+        let status = try PeerProcess(TunnelHarness.binary, ["status", "-c", file], mergeStandardError: true)
+        #expect(await status.exitStatus() == 0, "\(status.lines)")
+        #expect(status.lines.contains { $0.contains("\"remotePort\" : \(ports[1])") }, "\(status.lines)")
+
+        // Removed through the API with the TOML in the body: its port closes on the server.
+        let removed = try await Self.curl("POST", admin, "/reload", token: nil, body: clientConfig([("web", ports[0])]))
+        #expect(removed.first == "200", "\(removed)")
+        _ = try await server.process.line(containing: "proxy more of client lab: closed port \(ports[1])")
+        await #expect(throws: (any Error).self) { try await Visitor.exchange(port: ports[1], sending: ByteBuffer(string: "anyone?")) }
+        #expect(try await held.echo("after both reloads") == "after both reloads")
+        try await echo.channel.close()
+    }
+
+}
+
+/// A visitor connection held open across reloads: each `echo` is a round trip through it.
+final class HeldVisitor: Sendable {
+    private let channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>
+    private let inbound: AsyncIteratorBox
+
+    final class AsyncIteratorBox: @unchecked Sendable {
+        var iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator
+        init(_ iterator: NIOAsyncChannelInboundStream<ByteBuffer>.AsyncIterator) { self.iterator = iterator }
+    }
+
+    private init(channel: NIOAsyncChannel<ByteBuffer, ByteBuffer>) {
+        self.channel = channel
+        self.inbound = AsyncIteratorBox(channel.inbound.makeAsyncIterator())
+    }
+
+    /// NIO wants its writer finished before it goes: the connection ends with the test.
+    deinit {
+        self.channel.outbound.finish()
+        self.channel.channel.close(promise: nil)
+    }
+
+    static func connect(port: Int) async throws -> HeldVisitor {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture { try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel) }
+            }
+        return HeldVisitor(channel: channel)
+    }
+
+    /// Sends `text` and reads until as many bytes came back.
+    func echo(_ text: String) async throws -> String {
+        try await self.channel.outbound.write(ByteBuffer(string: text))
+        var received = ByteBuffer()
+        while received.readableBytes < text.utf8.count, var chunk = try await self.inbound.iterator.next() {
+            received.writeBuffer(&chunk)
+        }
+        return String(buffer: received)
+    }
+}
