@@ -141,12 +141,22 @@ public final class TunnelClient: Sendable {
     /// report says so.
     public func reload(to new: ClientConfig) -> ReloadReport {
         let diff = ConfigDiff(old: self.configuration, new: new)
-        let report = ReloadReport(entries: diff) { _ in "takes effect when the client restarts" }
+        let report = Self.report(diff)
         let wanted = Dictionary(new.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for name in diff.entries.removed + diff.entries.changed { self.proxies.remove(name) }
         for name in diff.entries.changed + diff.entries.added { if let proxy = wanted[name] { self.proxies.add(proxy) } }
         self.logger.info("reloaded: \(report.summary)")
         return report
+    }
+
+    /// What `reload(to:)` would do, without doing it.
+    public func adapt(to new: ClientConfig) -> ReloadReport {
+        Self.report(ConfigDiff(old: self.configuration, new: new))
+    }
+
+    /// Proxies apply on the live session; every other setting waits for a restart.
+    private static func report(_ diff: ConfigDiff) -> ReloadReport {
+        ReloadReport(entries: diff) { _ in "takes effect when the client restarts" }
     }
 
     /// The proxies and what the server said of each in the current session.

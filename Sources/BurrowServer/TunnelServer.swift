@@ -120,15 +120,24 @@ public final class TunnelServer: Sendable {
     /// changed take effect at once (`update(tokens:)`); any other setting keeps its running
     /// value until a restart, and the report says so.
     public func reload(to new: ServerConfig) async -> ReloadReport {
-        let old = self.configuration
-        let diff = ConfigDiff(old: old, new: new)
-        let report = ReloadReport(entries: diff) { _ in "takes effect when the server restarts" }
+        let diff = ConfigDiff(old: self.configuration, new: new)
+        let report = Self.report(diff)
         if !diff.entries.isEmpty {
             self.running.withLockedValue { $0.tokens = new.tokens }
             await self.update(tokens: new.tokens)
         }
         self.environment.logger.info("reloaded: \(report.summary)")
         return report
+    }
+
+    /// What `reload(to:)` would do, without doing it.
+    public func adapt(to new: ServerConfig) -> ReloadReport {
+        Self.report(ConfigDiff(old: self.configuration, new: new))
+    }
+
+    /// Tokens apply at once; every other setting waits for a restart.
+    private static func report(_ diff: ConfigDiff) -> ReloadReport {
+        ReloadReport(entries: diff) { _ in "takes effect when the server restarts" }
     }
 
     /// What runs now: each client's session and its proxies.

@@ -1,5 +1,7 @@
+import ArgumentParser
 import BurrowConfig
 import BurrowCore
+import BurrowTransport
 import FoundationEssentials
 import Logging
 import NIOCore
@@ -24,9 +26,21 @@ struct AdminAPI<Config: Sendable>: Sendable {
     let stop: @Sendable () -> Void
     let logger: Logger
 
-    /// Starts the API when `[admin]` is set; logs where it listens.
-    func start(_ settings: AdminSettings?) async throws -> AdminServer? {
+    /// Reloads on SIGHUP, and starts the API when `[admin]` is set (logging where it listens).
+    /// When the API cannot listen, logs why, runs `onFailure` and exits 1.
+    func start(_ settings: AdminSettings?, onFailure: () async -> Void = {}) async throws -> AdminServer? {
+        Signals.onReload { Task { await self.reloadFromFile(because: "SIGHUP") } }
         guard let settings else { return nil }
+        do {
+            return try await self.listen(settings)
+        } catch {
+            self.logger.critical("cannot start the admin API on \(settings.bind): \(ErrorText.explain(error))")
+            await onFailure()
+            throw ExitCode(1)
+        }
+    }
+
+    private func listen(_ settings: AdminSettings) async throws -> AdminServer {
         let server = try await AdminServer.start(
             host: settings.bind.host, port: settings.bind.port, token: settings.token?.value, group: MultiThreadedEventLoopGroup.singleton,
             logger: self.logger

@@ -40,21 +40,14 @@ struct ClientCommand: AsyncParsableCommand {
         Signals.onTermination(stop)
         let admin = AdminAPI<ClientConfig>(
             file: self.config, parse: { try ClientConfig.parse(bytes: $0, file: $1, environment: $2) },
-            adapt: { ReloadReport(entries: ConfigDiff(old: client.configuration, new: $0)) { _ in "takes effect when the client restarts" } },
+            adapt: { client.adapt(to: $0) },
             reload: { client.reload(to: $0) },
             now: { client.configuration.redactedTOML },
             status: { ClientStatus(name: configuration.name, server: "\(configuration.server)", proxies: client.status.map(ClientStatus.Proxy.init)) },
             stop: { stop("admin API /stop") },
             logger: logger
         )
-        Signals.onReload { Task { await admin.reloadFromFile(because: "SIGHUP") } }
-        let api: AdminServer?
-        do {
-            api = try await admin.start(configuration.admin)
-        } catch {
-            logger.critical("cannot start the admin API on \(configuration.admin.map { "\($0.bind)" } ?? "?"): \(error)")
-            throw ExitCode(1)
-        }
+        let api = try await admin.start(configuration.admin)
         defer { Task { await api?.close() } }
         do {
             try await client.run()

@@ -49,22 +49,14 @@ struct ServerCommand: AsyncParsableCommand {
         Signals.onTermination(stop)
         let admin = AdminAPI<ServerConfig>(
             file: self.config, parse: { try ServerConfig.parse(bytes: $0, file: $1, environment: $2) },
-            adapt: { ReloadReport(entries: ConfigDiff(old: server.configuration, new: $0)) { _ in "takes effect when the server restarts" } },
+            adapt: { server.adapt(to: $0) },
             reload: { await server.reload(to: $0) },
             now: { server.configuration.redactedTOML },
             status: { ServerStatus(sessions: await server.status()) },
             stop: { stop("admin API /stop") },
             logger: logger
         )
-        Signals.onReload { Task { await admin.reloadFromFile(because: "SIGHUP") } }
-        let api: AdminServer?
-        do {
-            api = try await admin.start(configuration.admin)
-        } catch {
-            logger.critical("cannot start the admin API on \(configuration.admin.map { "\($0.bind)" } ?? "?"): \(error)")
-            await server.stop()
-            throw ExitCode(1)
-        }
+        let api = try await admin.start(configuration.admin, onFailure: { await server.stop() })
         for await _ in stopped.stream {}
         await api?.close()
     }
