@@ -1,4 +1,5 @@
 import BurrowTestSupport
+import Crypto
 import Foundation
 import NIOCore
 import NIOPosix
@@ -154,6 +155,99 @@ import Testing
         try await echo.channel.close()
     }
 
+}
+
+extension AdminTests {
+    /// 256 MiB through an unaffected proxy, SHA-256 checked, while the server reloads 20 times
+    /// (a token added and removed) and the client 20 times (a proxy added and removed): no byte
+    /// lost, no reconnect.
+    @Test(.timeLimit(.minutes(3))) func aLongTransferRunsAcrossFortyReloads() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(4)
+        let (serverAdmin, clientAdmin) = (ports[2], ports[3])
+        let first = Self.token("test", harness.token, ports: [ports[0], ports[1]])
+        let extra = Self.token("extra", "extra-token-secret", ports: [ports[1]])
+        let serverFile = try harness.write("server.toml", Self.serverConfig(admin: serverAdmin, tokens: first))
+        let server = try PeerProcess(TunnelHarness.binary, ["server", "-c", serverFile], mergeStandardError: true)
+        defer { server.terminate() }
+        let listening = try await server.line(containing: "listening for clients on")
+        let serverPort = try #require(Int(listening.split(separator: ":").last!.split(separator: " ").first!))
+        func clientConfig(extraProxy: Bool) -> String {
+            """
+            server = "tcp://127.0.0.1:\(serverPort)"
+            token = "\(harness.token)"
+            name = "lab"
+            [admin]
+            bind = "127.0.0.1:\(clientAdmin)"
+            [[proxies]]
+            name = "bulk"
+            local = "127.0.0.1:\(echo.port)"
+            remote_port = \(ports[0])
+            \(extraProxy ? "[[proxies]]\nname = \"extra\"\nlocal = \"127.0.0.1:\(echo.port)\"\nremote_port = \(ports[1])" : "")
+            """
+        }
+        let clientFile = try harness.write("client.toml", clientConfig(extraProxy: false))
+        let client = try PeerProcess(TunnelHarness.binary, ["client", "-c", clientFile], mergeStandardError: true)
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy bulk: ")
+
+        let total = 256 << 20, chunk = 1 << 20
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                let (sent, received, count) = try await Self.streamThroughEcho(port: ports[0], total: total, chunk: chunk)
+                #expect(count == total)
+                #expect(sent == received)
+            }
+            group.addTask {
+                for round in 0..<20 {
+                    let tokens = round % 2 == 0 ? first + extra : first
+                    let serverAnswer = try await Self.curl("POST", serverAdmin, "/reload", body: Self.serverConfig(admin: serverAdmin, tokens: tokens))
+                    #expect(serverAnswer.first == "200", "\(serverAnswer)")
+                    let clientAnswer = try await Self.curl("POST", clientAdmin, "/reload", token: nil, body: clientConfig(extraProxy: round % 2 == 0))
+                    #expect(clientAnswer.first == "200", "\(clientAnswer)")
+                }
+            }
+            try await group.waitForAll()
+        }
+        // One session all along: the client never had to come back.
+        #expect(!client.lines.contains { $0.contains("next attempt in") }, "\(client.lines.filter { $0.contains("attempt") })")
+        #expect(client.lines.filter { $0.contains("reloaded:") }.count == 20)
+        #expect(server.lines.filter { $0.contains("reloaded:") }.count == 20)
+        try await echo.channel.close()
+    }
+
+    /// Sends `total` pseudo-random bytes through the echo at `port` in `chunk`-sized writes while
+    /// reading the echo, hashing both sides as they go; returns both digests and the count back.
+    static func streamThroughEcho(port: Int, total: Int, chunk: Int) async throws -> (sent: String, received: String, count: Int) {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            async let sent: String = {
+                var hasher = SHA256()
+                for index in 0..<(total / chunk) {
+                    let bytes = TestBytes.buffer(seed: UInt64(index), count: chunk)
+                    hasher.update(data: Data(bytes.readableBytesView))
+                    try await outbound.write(bytes)
+                }
+                outbound.finish()
+                return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            }()
+            var hasher = SHA256()
+            var count = 0
+            for try await buffer in inbound {
+                hasher.update(data: Data(buffer.readableBytesView))
+                count += buffer.readableBytes
+            }
+            let received = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return (try await sent, received, count)
+        }
+    }
 }
 
 /// A visitor connection held open across reloads: each `echo` is a round trip through it.
