@@ -108,21 +108,33 @@ public struct ReloadReport: Equatable, Sendable, Codable {
     public var added: [String] = []
     public var removed: [String] = []
     public var changed: [String] = []
+    /// Settings applied to the running process, each as `key: what was done`.
+    public var applied: [String] = []
     /// Settings that changed in the file but keep their running value, each as `key: why`.
     public var notApplied: [String] = []
 
     public init() {}
 
-    /// The report of a reload that applies `diff`'s entries and none of its settings
-    /// (`why` says what it takes to apply them).
-    public init(entries diff: ConfigDiff, settingsNeed why: (ConfigDiff.Setting) -> String) {
+    /// The report of a reload that applies `diff`'s entries, and of its settings those that
+    /// `apply` returns words for (what was done); `why` says what the others need.
+    public init(
+        entries diff: ConfigDiff, applying apply: (ConfigDiff.Setting) -> String? = { _ in nil }, settingsNeed why: (ConfigDiff.Setting) -> String
+    ) {
         self.added = diff.entries.added
         self.removed = diff.entries.removed
         self.changed = diff.entries.changed
-        self.notApplied = diff.settings.map { "\($0.key): \(why($0))" }
+        for setting in diff.settings {
+            if let done = apply(setting) {
+                self.applied.append("\(setting.key): \(done)")
+            } else {
+                self.notApplied.append("\(setting.key): \(why(setting))")
+            }
+        }
     }
 
-    public var isEmpty: Bool { self.added.isEmpty && self.removed.isEmpty && self.changed.isEmpty && self.notApplied.isEmpty }
+    public var isEmpty: Bool {
+        self.added.isEmpty && self.removed.isEmpty && self.changed.isEmpty && self.applied.isEmpty && self.notApplied.isEmpty
+    }
 
     /// One line for logs: "added web; removed ssh; not applied: bind (restart the server)".
     public var summary: String {
@@ -130,6 +142,7 @@ public struct ReloadReport: Equatable, Sendable, Codable {
         if !self.added.isEmpty { parts.append("added \(self.added.joined(separator: ", "))") }
         if !self.removed.isEmpty { parts.append("removed \(self.removed.joined(separator: ", "))") }
         if !self.changed.isEmpty { parts.append("changed \(self.changed.joined(separator: ", "))") }
+        if !self.applied.isEmpty { parts.append("applied \(self.applied.joined(separator: "; "))") }
         if !self.notApplied.isEmpty { parts.append("not applied: \(self.notApplied.joined(separator: "; "))") }
         return parts.isEmpty ? "no changes" : parts.joined(separator: "; ")
     }

@@ -19,6 +19,8 @@ public final class TunnelServer: Sendable {
     private let boundWebSocket = NIOLockedValueBox<SocketAddress?>(nil)
     /// The configuration in force: the start's, with what reloads applied since.
     private let running: NIOLockedValueBox<ServerConfig>
+    /// The listeners' certificate, when they speak TLS: a reload re-reads it.
+    private let identity = NIOLockedValueBox<TLSServerIdentity?>(nil)
 
     /// Where the `[websocket]` listener listens, once started (useful with port 0).
     public var webSocketAddress: SocketAddress? { self.boundWebSocket.withLockedValue { $0 } }
@@ -43,6 +45,7 @@ public final class TunnelServer: Sendable {
     public func start() async throws -> SocketAddress {
         let configuration = self.environment.configuration
         let tls = try configuration.tls.map { try TLSServerIdentity(certificateFile: $0.certificate, keyFile: $0.key) }
+        self.identity.withLockedValue { $0 = tls }
         let address = try await self.listen(on: configuration.bind, transport: ListenerTransport(tls: tls))
         if let webSocket = configuration.webSocket {
             let transport = ListenerTransport(tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
@@ -117,27 +120,44 @@ public final class TunnelServer: Sendable {
     public var configuration: ServerConfig { self.running.withLockedValue { $0 } }
 
     /// Applies what changed from the running configuration to `new`: tokens added, removed or
-    /// changed take effect at once (`update(tokens:)`); any other setting keeps its running
-    /// value until a restart, and the report says so.
-    public func reload(to new: ServerConfig) async -> ReloadReport {
+    /// changed take effect at once (`update(tokens:)`), and with TLS on, the certificate and key
+    /// are read again (a renewed certificate, or new files) for the connections that follow.
+    /// Any other setting keeps its running value until a restart, and the report says so. All
+    /// or nothing: when the certificate cannot be loaded, the error says why and nothing changed.
+    public func reload(to new: ServerConfig) async throws -> ReloadReport {
         let diff = ConfigDiff(old: self.configuration, new: new)
-        let report = Self.report(diff)
-        if !diff.entries.isEmpty {
-            self.running.withLockedValue { $0.tokens = new.tokens }
-            await self.update(tokens: new.tokens)
+        let identity = self.identity.withLockedValue { $0 }
+        let rereadTLS = identity != nil && new.tls != nil
+        if let identity, let tls = new.tls {
+            try identity.reload(certificateFile: tls.certificate, keyFile: tls.key)
         }
+        let report = Self.report(diff, new: new, rereadTLS: rereadTLS)
+        self.running.withLockedValue { running in
+            running.tokens = new.tokens
+            if rereadTLS { running.tls = new.tls }
+        }
+        if !diff.entries.isEmpty { await self.update(tokens: new.tokens) }
         self.environment.logger.info("reloaded: \(report.summary)")
         return report
     }
 
-    /// What `reload(to:)` would do, without doing it.
-    public func adapt(to new: ServerConfig) -> ReloadReport {
-        Self.report(ConfigDiff(old: self.configuration, new: new))
+    /// What `reload(to:)` would do, without doing it; throws what it would refuse (a
+    /// certificate that does not load).
+    public func adapt(to new: ServerConfig) throws -> ReloadReport {
+        let rereadTLS = self.identity.withLockedValue { $0 } != nil && new.tls != nil
+        if rereadTLS, let tls = new.tls { try TLSServerIdentity.check(certificateFile: tls.certificate, keyFile: tls.key) }
+        return Self.report(ConfigDiff(old: self.configuration, new: new), new: new, rereadTLS: rereadTLS)
     }
 
-    /// Tokens apply at once; every other setting waits for a restart.
-    private static func report(_ diff: ConfigDiff) -> ReloadReport {
-        ReloadReport(entries: diff) { _ in "takes effect when the server restarts" }
+    /// Tokens apply at once, and the TLS files while TLS stays on; every other setting waits
+    /// for a restart.
+    private static func report(_ diff: ConfigDiff, new: ServerConfig, rereadTLS: Bool) -> ReloadReport {
+        let files = new.tls.map { "certificate \($0.certificate) and key \($0.key) read" } ?? ""
+        var report = ReloadReport(entries: diff, applying: { $0.key == "tls" && rereadTLS ? files : nil }) { _ in
+            "takes effect when the server restarts"
+        }
+        if rereadTLS, !diff.settings.contains(where: { $0.key == "tls" }) { report.applied.append("tls: \(files) again") }
+        return report
     }
 
     /// What runs now: each client's session and its proxies.

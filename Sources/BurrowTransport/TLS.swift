@@ -6,10 +6,31 @@ import NIOSSL
 
 /// A server's TLS identity: its certificate chain and key, loaded once at start.
 public struct TLSServerIdentity: Sendable {
-    let context: NIOSSLContext
+    /// Shared by every copy, so a reload reaches the listeners that hold one: connections
+    /// accepted after `reload` use the new certificate, those already up keep theirs.
+    private let current: NIOLockedValueBox<NIOSSLContext>
+
+    /// The context a new connection's handshake uses.
+    var context: NIOSSLContext { self.current.withLockedValue { $0 } }
 
     /// Loads PEM files; an error names the file that failed.
     public init(certificateFile: String, keyFile: String) throws {
+        self.current = NIOLockedValueBox(try Self.load(certificateFile: certificateFile, keyFile: keyFile))
+    }
+
+    /// Reads the files again (a renewed certificate, or new paths). All or nothing: when a
+    /// file cannot be loaded, the error names it and the certificate in use stays.
+    public func reload(certificateFile: String, keyFile: String) throws {
+        let context = try Self.load(certificateFile: certificateFile, keyFile: keyFile)
+        self.current.withLockedValue { $0 = context }
+    }
+
+    /// Whether the files load, without using them (what a reload would find).
+    public static func check(certificateFile: String, keyFile: String) throws {
+        _ = try Self.load(certificateFile: certificateFile, keyFile: keyFile)
+    }
+
+    private static func load(certificateFile: String, keyFile: String) throws -> NIOSSLContext {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
@@ -25,7 +46,7 @@ public struct TLSServerIdentity: Sendable {
         let configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key)
         )
-        self.context = try NIOSSLContext(configuration: configuration)
+        return try NIOSSLContext(configuration: configuration)
     }
 }
 

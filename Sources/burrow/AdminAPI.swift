@@ -14,10 +14,11 @@ struct AdminAPI<Config: Sendable>: Sendable {
     /// Where the config file is (`-c`).
     let file: String
     let parse: @Sendable (_ bytes: [UInt8], _ file: String, _ environment: [String: String]) throws -> Config
-    /// What a reload to the config would change, without changing it.
-    let adapt: @Sendable (Config) async -> ReloadReport
-    /// Applies the config; returns what changed.
-    let reload: @Sendable (Config) async -> ReloadReport
+    /// What a reload to the config would change, without changing it; throws what it would
+    /// refuse.
+    let adapt: @Sendable (Config) async throws -> ReloadReport
+    /// Applies the config; returns what changed, or throws why nothing did.
+    let reload: @Sendable (Config) async throws -> ReloadReport
     /// The configuration in force, as TOML with secrets redacted (`/now`).
     let now: @Sendable () -> String
     /// The `/status` document.
@@ -54,8 +55,12 @@ struct AdminAPI<Config: Sendable>: Sendable {
     func reloadFromFile(because reason: String) async {
         switch self.read(body: nil) {
         case .success(let config):
-            let report = await self.reload(config)
-            self.logger.info("\(reason): \(report.summary)")
+            do {
+                let report = try await self.reload(config)
+                self.logger.info("\(reason): \(report.summary)")
+            } catch {
+                self.logger.error("\(reason): \(self.file) not reloaded, nothing changed: \(error)")
+            }
         case .failure(let problems):
             self.logger.error("\(reason): \(self.file) not reloaded, nothing changed: \(problems.description.split(separator: "\n").joined(separator: "; "))")
         }
@@ -75,7 +80,11 @@ struct AdminAPI<Config: Sendable>: Sendable {
             case .failure(let problems):
                 return .text(.unprocessableEntity, "nothing changed: \(problems.description)")
             case .success(let config):
-                return Self.json(route == .adapt ? await self.adapt(config) : await self.reload(config))
+                do {
+                    return Self.json(route == .adapt ? try await self.adapt(config) : try await self.reload(config))
+                } catch {
+                    return .text(.unprocessableEntity, "nothing changed: \(error)")
+                }
             }
         case .stop:
             self.stop()
@@ -100,7 +109,7 @@ struct AdminAPI<Config: Sendable>: Sendable {
 
     private static func json(_ value: any Encodable) -> AdminServer.Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(value) else { return .text(.internalServerError, "cannot encode the answer") }
         return AdminServer.Response(body: String(decoding: data, as: UTF8.self) + "\n")
     }

@@ -49,8 +49,8 @@ struct ServerCommand: AsyncParsableCommand {
         Signals.onTermination(stop)
         let admin = AdminAPI<ServerConfig>(
             file: self.config, parse: { try ServerConfig.parse(bytes: $0, file: $1, environment: $2) },
-            adapt: { server.adapt(to: $0) },
-            reload: { await server.reload(to: $0) },
+            adapt: { try server.adapt(to: $0) },
+            reload: { try await server.reload(to: $0) },
             now: { server.configuration.redactedTOML },
             status: { ServerStatus(sessions: await server.status()) },
             stop: { stop("admin API /stop") },

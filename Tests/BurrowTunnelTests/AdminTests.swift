@@ -217,6 +217,64 @@ extension AdminTests {
         try await echo.channel.close()
     }
 
+    /// A renewed certificate is read on reload: clients that trust the new one get in, the
+    /// session on the old one goes on; a key that does not load changes nothing, not even the
+    /// token added in the same file.
+    @Test func aReloadReadsARenewedCertificateAndABrokenOneChangesNothing() async throws {
+        let harness = try await TunnelHarness()
+        let (old, renewed) = (harness.directory.appendingPathComponent("old"), harness.directory.appendingPathComponent("renewed"))
+        for directory in [old, renewed] { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) }
+        let (first, second) = (try await TestCertificates.make(in: old), try await TestCertificates.make(in: renewed))
+        let (liveCertificate, liveKey) = (harness.directory.appendingPathComponent("live.crt").path, harness.directory.appendingPathComponent("live.key").path)
+        func install(_ certificates: TestCertificates) throws {
+            for (from, to) in [(certificates.serverCertificate, liveCertificate), (certificates.serverKey, liveKey)] {
+                try? FileManager.default.removeItem(atPath: to)
+                try FileManager.default.copyItem(atPath: from, toPath: to)
+            }
+        }
+        try install(first)
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(3)
+        let admin = ports[2]
+        let tokens = Self.token("test", harness.token, ports: [ports[0], ports[1]])
+        func config(_ tokens: String) -> String {
+            Self.serverConfig(admin: admin, tokens: "[tls]\ncert = \"\(liveCertificate)\"\nkey = \"\(liveKey)\"\n" + tokens)
+        }
+        let file = try harness.write("server.toml", config(tokens))
+        let server = try PeerProcess(TunnelHarness.binary, ["server", "-c", file], mergeStandardError: true)
+        defer { server.terminate() }
+        let listening = try await server.line(containing: "listening for clients on")
+        let serverPort = try #require(Int(listening.split(separator: ":").last!.split(separator: " ").first!))
+        func client(_ name: String, trusting certificates: TestCertificates, port: Int) throws -> PeerProcess {
+            try harness.startClient(
+                serverPort: serverPort, proxies: [.init(name: name, local: echo.port, remote: port)], name: name,
+                tls: "[tls]\nca = \"\(certificates.caCertificate)\"", server: "tls://localhost:\(serverPort)"
+            )
+        }
+        let before = try client("before", trusting: first, port: ports[0])
+        defer { before.terminate() }
+        _ = try await before.line(containing: "proxy before: ")
+
+        try install(second)
+        let reloaded = try await Self.curl("POST", admin, "/reload")
+        #expect(reloaded.first == "200", "\(reloaded)")
+        #expect(reloaded.contains { $0.contains("tls: certificate \(liveCertificate) and key \(liveKey) read again") }, "\(reloaded)")
+        let after = try client("after", trusting: second, port: ports[1])
+        defer { after.terminate() }
+        _ = try await after.line(containing: "proxy after: ")
+        #expect(try await Visitor.exchange(port: ports[0], sending: ByteBuffer(string: "old session")) == ByteBuffer(string: "old session"))
+        #expect(!before.lines.contains { $0.contains("next attempt in") }, "\(before.lines)")
+
+        // A key that does not load: the whole reload is refused, the token with it.
+        try "not a key".write(toFile: liveKey, atomically: true, encoding: .utf8)
+        let refused = try await Self.curl("POST", admin, "/reload", body: config(tokens + Self.token("more", "more-token-secret", ports: [1])))
+        #expect(refused.first == "422", "\(refused)")
+        #expect(refused.contains { $0.contains("cannot load [tls] key \(liveKey)") }, "\(refused)")
+        let now = try await Self.curl("GET", admin, "/now")
+        #expect(!now.contains("name = \"more\""), "\(now)")
+        try await echo.channel.close()
+    }
+
     /// Sends `total` pseudo-random bytes through the echo at `port` in `chunk`-sized writes while
     /// reading the echo, hashing both sides as they go; returns both digests and the count back.
     static func streamThroughEcho(port: Int, total: Int, chunk: Int) async throws -> (sent: String, received: String, count: Int) {
