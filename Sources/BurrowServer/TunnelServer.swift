@@ -12,7 +12,8 @@ public final class TunnelServer: Sendable {
     private let environment: ServerEnvironment
     private let group: EventLoopGroup
     private let pendingLogins: PendingLogins
-    private let listeners = NIOLockedValueBox<[Channel]>([])
+    /// The client listeners: the tunnel port, and the `[websocket]` listener when there is one.
+    private let listeners = NIOLockedValueBox<[Listener]>([])
     /// Live sessions and the tasks running their control conversations.
     private let sessions = NIOLockedValueBox<[ObjectIdentifier: (session: ServerSession, task: Task<Void, Never>)]>([:])
     private let stopping = NIOLockedValueBox(false)
@@ -39,6 +40,29 @@ public final class TunnelServer: Sendable {
         )
     }
 
+    /// One client listener: where it listens, and the transport each new connection gets (a
+    /// reload may change it in place: the socket stays open, so no connection is refused).
+    private struct Listener: Sendable {
+        enum Kind: Equatable, Sendable {
+            case tunnel, webSocket
+
+            var name: String { self == .tunnel ? "the tunnel port" : "the [websocket] listener" }
+        }
+        let kind: Kind
+        let endpoint: Endpoint
+        let channel: Channel
+        let transport: NIOLockedValueBox<ListenerTransport>
+    }
+
+    /// What a configuration listens on: the tunnel port, and the `[websocket]` listener.
+    private static func plan(_ configuration: ServerConfig, identity: TLSServerIdentity?) -> [(Listener.Kind, Endpoint, ListenerTransport)] {
+        var plan: [(Listener.Kind, Endpoint, ListenerTransport)] = [(.tunnel, configuration.bind, ListenerTransport(tls: identity))]
+        if let webSocket = configuration.webSocket {
+            plan.append((.webSocket, webSocket.bind, ListenerTransport(tls: webSocket.tls ? identity : nil, webSocketPath: webSocket.path)))
+        }
+        return plan
+    }
+
     /// Starts listening for clients (and, with `[websocket]`, for WebSocket clients); returns
     /// the tunnel port's bound address (useful with port 0).
     @discardableResult
@@ -46,27 +70,40 @@ public final class TunnelServer: Sendable {
         let configuration = self.environment.configuration
         let tls = try configuration.tls.map { try TLSServerIdentity(certificateFile: $0.certificate, keyFile: $0.key) }
         self.identity.withLockedValue { $0 = tls }
-        let address = try await self.listen(on: configuration.bind, transport: ListenerTransport(tls: tls))
-        if let webSocket = configuration.webSocket {
-            let transport = ListenerTransport(tls: webSocket.tls ? tls : nil, webSocketPath: webSocket.path)
-            let bound = try await self.listen(on: webSocket.bind, transport: transport)
-            self.boundWebSocket.withLockedValue { $0 = bound }
+        var bound: [Listener] = []
+        for (kind, endpoint, transport) in Self.plan(configuration, identity: tls) {
+            // Listeners take SO_REUSEPORT (for a reload's overlapping bind), which would let a
+            // second server start on the same port unnoticed: check it is free first.
+            try await Self.checkFree(endpoint, kind: kind, group: self.group)
+            bound.append(try await self.listen(kind, on: endpoint, transport: transport))
         }
-        return address
+        self.listeners.withLockedValue { $0 = bound }
+        return bound[0].channel.localAddress!
+    }
+
+    /// Fails, naming the listener, when another program holds `endpoint` (port 0 always works).
+    private static func checkFree(_ endpoint: Endpoint, kind: Listener.Kind, group: EventLoopGroup) async throws {
+        do {
+            try await TransportListener.checkFree(host: endpoint.host, port: endpoint.port, group: group)
+        } catch {
+            throw BurrowError(.listenFailed, "cannot listen on \(endpoint) for \(kind.name): \(ErrorText.explain(error))")
+        }
     }
 
     /// Binds one listener. Every connection gets the same session once its transport delivers
     /// a byte stream: at once on TCP, with TLS underneath, after the HTTP upgrade on WebSocket.
-    private func listen(on endpoint: Endpoint, transport: ListenerTransport) async throws -> SocketAddress {
+    private func listen(_ kind: Listener.Kind, on endpoint: Endpoint, transport: ListenerTransport) async throws -> Listener {
         let environment = self.environment
         let logger = environment.logger
         let timeout = TimeAmount(environment.configuration.handshakeTimeout)
         let pendingLogins = self.pendingLogins
-        let listenerName = transport.webSocketPath == nil ? "tunnel port" : "WebSocket listener"
+        let listenerName = kind == .tunnel ? "tunnel port" : "WebSocket listener"
+        let current = NIOLockedValueBox(transport)
         let channel: Channel
         do {
             channel = try await TransportListener.bind(
-                host: endpoint.host, port: endpoint.port, transport: transport, group: self.group, upgradeTimeout: timeout,
+                host: endpoint.host, port: endpoint.port, transport: { current.withLockedValue { $0 } }, group: self.group,
+                upgradeTimeout: timeout, reusePort: true,
                 // A connection over the cap of those not logged in is closed at once.
                 admit: { pendingLogins.admit($0, listener: listenerName) },
                 onStream: { stream, peer, ticket in
@@ -81,18 +118,24 @@ public final class TunnelServer: Sendable {
                 onNote: { peer, note in logger.info("\(listenerName), \(peer): \(note)") }
             )
         } catch {
-            let listener = transport.webSocketPath == nil ? "the tunnel port" : "the [websocket] listener"
-            throw BurrowError(.listenFailed, "cannot listen on \(endpoint) for \(listener): \(ErrorText.explain(error))")
+            throw BurrowError(.listenFailed, "cannot listen on \(endpoint) for \(kind.name): \(ErrorText.explain(error))")
         }
-        self.listeners.withLockedValue { $0.append(channel) }
-        let address = channel.localAddress!
-        let tokens = environment.configuration.tokens.count
+        let listener = Listener(kind: kind, endpoint: endpoint, channel: channel, transport: current)
+        self.announce(listener)
+        return listener
+    }
+
+    private func announce(_ listener: Listener) {
+        let address = listener.channel.localAddress!
+        let transport = listener.transport.withLockedValue { $0 }
+        let logger = self.environment.logger
         if let path = transport.webSocketPath {
+            self.boundWebSocket.withLockedValue { $0 = address }
             logger.info("listening for WebSocket clients on \(address.hostAndPort) at \(path) over \(transport.scheme)")
         } else {
+            let tokens = self.configuration.tokens.count
             logger.info("listening for clients on \(address.hostAndPort) over \(transport.scheme) (\(tokens) token\(tokens == 1 ? "" : "s"))")
         }
-        return address
     }
 
     private func track(_ session: ServerSession) {
@@ -119,22 +162,71 @@ public final class TunnelServer: Sendable {
     /// The configuration in force now (it may differ from the file).
     public var configuration: ServerConfig { self.running.withLockedValue { $0 } }
 
-    /// Applies what changed from the running configuration to `new`: tokens added, removed or
-    /// changed take effect at once (`update(tokens:)`), and with TLS on, the certificate and key
-    /// are read again (a renewed certificate, or new files) for the connections that follow.
+    /// Applies what changed from the running configuration to `new`:
+    /// - tokens added, removed or changed take effect at once (`update(tokens:)`);
+    /// - with TLS on, the certificate and key are read again (a renewed certificate, or new
+    ///   files) for the connections that follow;
+    /// - listeners follow `bind`, `[tls]` and `[websocket]`: one that stays on its address gets
+    ///   the new transport in place (the socket stays open), one that moves is bound anew
+    ///   before the old one closes (SO_REUSEPORT lets an overlapping address bind twice);
+    ///   sessions already up are not touched.
     /// Any other setting keeps its running value until a restart, and the report says so. All
-    /// or nothing: when the certificate cannot be loaded, the error says why and nothing changed.
+    /// or nothing: the certificate is loaded and new listeners bound before anything changes;
+    /// when either fails, the error says why and nothing changed.
     public func reload(to new: ServerConfig) async throws -> ReloadReport {
-        let diff = ConfigDiff(old: self.configuration, new: new)
-        let identity = self.identity.withLockedValue { $0 }
-        let rereadTLS = identity != nil && new.tls != nil
-        if let identity, let tls = new.tls {
-            try identity.reload(certificateFile: tls.certificate, keyFile: tls.key)
+        let old = self.configuration
+        let diff = ConfigDiff(old: old, new: new)
+        let existing = self.identity.withLockedValue { $0 }
+        // The certificate first: it must load before anything changes.
+        var identity: TLSServerIdentity?
+        if let tls = new.tls {
+            if let existing {
+                try TLSServerIdentity.check(certificateFile: tls.certificate, keyFile: tls.key)
+                identity = existing
+            } else {
+                identity = try TLSServerIdentity(certificateFile: tls.certificate, keyFile: tls.key)
+            }
         }
-        let report = Self.report(diff, new: new, rereadTLS: rereadTLS)
+        // Then the listeners that move: bound before the old ones close.
+        let current = self.listeners.withLockedValue { $0 }
+        var kept: [(Listener, ListenerTransport)] = [], added: [Listener] = []
+        let listenersChange = old.bind != new.bind || old.tls != new.tls || old.webSocket != new.webSocket
+        if listenersChange {
+            do {
+                for (kind, endpoint, transport) in Self.plan(new, identity: identity) {
+                    if let same = current.first(where: { $0.kind == kind && $0.endpoint == endpoint }) {
+                        kept.append((same, transport))
+                    } else {
+                        added.append(try await self.listen(kind, on: endpoint, transport: transport))
+                    }
+                }
+            } catch {
+                for listener in added { try? await listener.channel.close() }
+                throw error
+            }
+        }
+        // Nothing can fail from here on.
+        if let existing, let tls = new.tls { try? existing.reload(certificateFile: tls.certificate, keyFile: tls.key) }
+        self.identity.withLockedValue { $0 = identity }
+        if listenersChange {
+            for (listener, transport) in kept {
+                listener.transport.withLockedValue { $0 = transport }
+                self.announce(listener)
+            }
+            let keptChannels = kept.map { ObjectIdentifier($0.0.channel) }
+            for listener in current where !keptChannels.contains(ObjectIdentifier(listener.channel)) {
+                try? await listener.channel.close()
+                self.environment.logger.info("stopped listening on \(listener.channel.localAddress?.hostAndPort ?? "\(listener.endpoint)") for \(listener.kind.name)")
+            }
+            if new.webSocket == nil { self.boundWebSocket.withLockedValue { $0 = nil } }
+            self.listeners.withLockedValue { $0 = kept.map(\.0) + added }
+        }
+        let report = Self.report(diff, new: new, rereadTLS: existing != nil && new.tls != nil)
         self.running.withLockedValue { running in
             running.tokens = new.tokens
-            if rereadTLS { running.tls = new.tls }
+            running.bind = new.bind
+            running.tls = new.tls
+            running.webSocket = new.webSocket
         }
         if !diff.entries.isEmpty { await self.update(tokens: new.tokens) }
         self.environment.logger.info("reloaded: \(report.summary)")
@@ -144,18 +236,20 @@ public final class TunnelServer: Sendable {
     /// What `reload(to:)` would do, without doing it; throws what it would refuse (a
     /// certificate that does not load).
     public func adapt(to new: ServerConfig) throws -> ReloadReport {
+        if let tls = new.tls { try TLSServerIdentity.check(certificateFile: tls.certificate, keyFile: tls.key) }
         let rereadTLS = self.identity.withLockedValue { $0 } != nil && new.tls != nil
-        if rereadTLS, let tls = new.tls { try TLSServerIdentity.check(certificateFile: tls.certificate, keyFile: tls.key) }
         return Self.report(ConfigDiff(old: self.configuration, new: new), new: new, rereadTLS: rereadTLS)
     }
 
-    /// Tokens apply at once, and the TLS files while TLS stays on; every other setting waits
-    /// for a restart.
+    /// Tokens, TLS files and listeners apply at once; every other setting waits for a restart.
     private static func report(_ diff: ConfigDiff, new: ServerConfig, rereadTLS: Bool) -> ReloadReport {
-        let files = new.tls.map { "certificate \($0.certificate) and key \($0.key) read" } ?? ""
-        var report = ReloadReport(entries: diff, applying: { $0.key == "tls" && rereadTLS ? files : nil }) { _ in
-            "takes effect when the server restarts"
-        }
+        let files = new.tls.map { "certificate \($0.certificate) and key \($0.key) read" } ?? "off"
+        let applied: [String: String] = [
+            "bind": "clients connect on \(new.bind)",
+            "tls": new.tls == nil ? "off" : files,
+            "websocket": new.webSocket.map { "listening on \($0.bind) at \($0.path)" } ?? "off",
+        ]
+        var report = ReloadReport(entries: diff, applying: { applied[$0.key] }) { _ in "takes effect when the server restarts" }
         if rereadTLS, !diff.settings.contains(where: { $0.key == "tls" }) { report.applied.append("tls: \(files) again") }
         return report
     }
@@ -178,7 +272,7 @@ public final class TunnelServer: Sendable {
             return stopping
         }
         guard !alreadyStopping else { return }
-        for listener in self.listeners.withLockedValue({ $0 }) { try? await listener.close() }
+        for listener in self.listeners.withLockedValue({ $0 }) { try? await listener.channel.close() }
         let sessions = self.sessions.withLockedValue { Array($0.values) }
         for (session, _) in sessions { await session.shutdown() }
         let deadline = ContinuousClock.now + grace

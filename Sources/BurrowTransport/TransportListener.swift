@@ -59,19 +59,46 @@ public enum TransportListener {
         onStream: @escaping @Sendable (Channel, PeerAddress, Admission) -> EventLoopFuture<Void>,
         onNote: @escaping @Sendable (PeerAddress, String) -> Void
     ) async throws -> Channel {
+        try await Self.bind(
+            host: host, port: port, transport: { transport }, group: group, upgradeTimeout: upgradeTimeout, halfClosure: halfClosure,
+            admit: admit, onStream: onStream, onNote: onNote
+        )
+    }
+
+    /// The same, with the transport read for each connection (a reload may change it: the
+    /// socket stays, so no connection attempt meets a closed port), and with `reusePort`,
+    /// SO_REUSEPORT, so that a reload can bind an overlapping address before this one closes.
+    public static func bind<Admission: Sendable>(
+        host: String, port: Int, transport: @escaping @Sendable () -> ListenerTransport, group: EventLoopGroup,
+        upgradeTimeout: TimeAmount, halfClosure: Bool = false, reusePort: Bool = false,
+        admit: @escaping @Sendable (Channel) -> Admission?,
+        onStream: @escaping @Sendable (Channel, PeerAddress, Admission) -> EventLoopFuture<Void>,
+        onNote: @escaping @Sendable (PeerAddress, String) -> Void
+    ) async throws -> Channel {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: reusePort ? 1 : 0)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: halfClosure)
             .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .childChannelInitializer { channel in
                 guard let admission = admit(channel) else { return channel.close() }
-                return Self.install(on: channel, transport: transport, upgradeTimeout: upgradeTimeout) { stream, forwardedFor in
+                return Self.install(on: channel, transport: transport(), upgradeTimeout: upgradeTimeout) { stream, forwardedFor in
                     onStream(stream, PeerAddress(stream, forwardedFor: forwardedFor), admission)
                 } onNote: { note in
                     onNote(PeerAddress(channel), note)
                 }
             }
             .bind(host: host, port: port).get()
+    }
+
+    /// Throws when another socket holds `host:port` (a listener bound with SO_REUSEPORT would
+    /// share it silently, so check first). Port 0 is always free.
+    public static func checkFree(host: String, port: Int, group: EventLoopGroup) async throws {
+        guard port != 0 else { return }
+        let probe = try await ServerBootstrap(group: group)
+            .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port).get()
+        try await probe.close()
     }
 
     /// The transport's handlers on a fresh connection. Call on its event loop.

@@ -33,10 +33,10 @@ struct DemoCommand: AsyncParsableCommand {
         step("the web service listens on \(service.address)")
 
         let token = Secret(UUID().uuidString)
-        let publicPort = try await Self.freePort(group: group)
+        let publicPorts = try await Self.freePorts(4, group: group)
         var serverConfig = ServerConfig(
             bind: Endpoint(host: "127.0.0.1", port: 0),
-            tokens: [.init(name: "demo", token: token, ports: PortSet([publicPort...publicPort]))]
+            tokens: [.init(name: "demo", token: token, ports: PortSet(publicPorts.map { $0...$0 }))]
         )
         if self.transport == .ws {
             serverConfig.webSocket = .init(bind: Endpoint(host: "127.0.0.1", port: 0), path: "/burrow", tls: false)
@@ -47,7 +47,7 @@ struct DemoCommand: AsyncParsableCommand {
         case .tcp: ServerAddress(scheme: .tcp, endpoint: Endpoint(host: "127.0.0.1", port: tunnelAddress.port!))
         case .ws: ServerAddress(scheme: .ws, endpoint: Endpoint(host: "127.0.0.1", port: server.webSocketAddress!.port!), path: "/burrow")
         }
-        step("burrow server accepts clients at \(serverURL); token \"demo\" may open port \(publicPort)")
+        step("burrow server accepts clients at \(serverURL); token \"demo\" may open ports \(publicPorts.map(String.init).joined(separator: ", "))")
 
         let clientConfig = ClientConfig(
             server: serverURL,
@@ -84,12 +84,15 @@ struct DemoCommand: AsyncParsableCommand {
         }
     }
 
-    /// A port the OS just handed out, for the demo token's allowed list.
-    private static func freePort(group: EventLoopGroup) async throws -> Int {
-        let channel = try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress!.port!
-        try await channel.close()
-        return port
+    /// Ports the OS just handed out, for the demo token's allowed list. Several: one may be
+    /// taken again by another program before the client asks for it, and the server then
+    /// picks the next.
+    private static func freePorts(_ count: Int, group: EventLoopGroup) async throws -> [Int] {
+        var channels: [Channel] = []
+        for _ in 0..<count { channels.append(try await ServerBootstrap(group: group).bind(host: "127.0.0.1", port: 0).get()) }
+        let ports = channels.map { $0.localAddress!.port! }
+        for channel in channels { try await channel.close() }
+        return ports
     }
 }
 

@@ -1,6 +1,7 @@
 import BurrowTestSupport
 import Crypto
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -272,6 +273,64 @@ extension AdminTests {
         #expect(refused.contains { $0.contains("cannot load [tls] key \(liveKey)") }, "\(refused)")
         let now = try await Self.curl("GET", admin, "/now")
         #expect(!now.contains("name = \"more\""), "\(now)")
+        try await echo.channel.close()
+    }
+
+    /// Listeners follow the file: TLS turned on at the same address swaps the transport in
+    /// place while a connect loop runs against the port (not one attempt refused), then the
+    /// tunnel port moves to another port; the session made over plain TCP goes on throughout.
+    @Test func aReloadSwapsListenersWithoutRefusingAConnection() async throws {
+        let harness = try await TunnelHarness()
+        let certificates = try await TestCertificates.make(in: harness.directory)
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(4)
+        let (tunnel, moved, admin) = (ports[1], ports[2], ports[3])
+        let tokens = Self.token("test", harness.token, ports: [ports[0]])
+        func config(bind: Int, tls: Bool) -> String {
+            let table = tls ? "[tls]\ncert = \"\(certificates.serverCertificate)\"\nkey = \"\(certificates.serverKey)\"\n" : ""
+            return Self.serverConfig(admin: admin, tokens: table + tokens).replacingOccurrences(of: "bind = \"127.0.0.1:0\"", with: "bind = \"127.0.0.1:\(bind)\"")
+        }
+        let file = try harness.write("server.toml", config(bind: tunnel, tls: false))
+        let server = try PeerProcess(TunnelHarness.binary, ["server", "-c", file], mergeStandardError: true)
+        defer { server.terminate() }
+        _ = try await server.line(containing: "listening for clients on 127.0.0.1:\(tunnel) over tcp")
+        let plain = try harness.startClient(serverPort: tunnel, proxies: [.init(name: "web", local: echo.port, remote: ports[0])])
+        defer { plain.terminate() }
+        _ = try await plain.line(containing: "proxy web: ")
+
+        // Connect, close, again, until the reload is done and 100 more attempts after it.
+        let refused = try await withThrowingTaskGroup(of: Int.self) { group in
+            let done = NIOLockedValueBox(false)
+            group.addTask {
+                var refused = 0, after = 0
+                while after < 100 {
+                    if done.withLockedValue({ $0 }) { after += 1 }
+                    if await Visitor.isRefused(port: tunnel) { refused += 1 }
+                }
+                return refused
+            }
+            let answer = try await Self.curl("POST", admin, "/reload", body: config(bind: tunnel, tls: true))
+            #expect(answer.first == "200", "\(answer)")
+            #expect(answer.contains { $0.contains("tls: certificate") }, "\(answer)")
+            done.withLockedValue { $0 = true }
+            return try await group.next()!
+        }
+        #expect(refused == 0)
+        let secure = try harness.startClient(
+            serverPort: tunnel, proxies: [], name: "secure", tls: "[tls]\nca = \"\(certificates.caCertificate)\"", server: "tls://localhost:\(tunnel)"
+        )
+        defer { secure.terminate() }
+        _ = try await secure.line(containing: "logged in")
+
+        // The tunnel port moves: the new one listens before the old one closes.
+        try config(bind: moved, tls: true).write(toFile: file, atomically: true, encoding: .utf8)
+        server.signal(SIGHUP)
+        _ = try await server.line(containing: "stopped listening on 127.0.0.1:\(tunnel) for the tunnel port")
+        #expect(server.lines.contains { $0.contains("listening for clients on 127.0.0.1:\(moved) over tls") }, "\(server.lines)")
+        #expect(await Visitor.isRefused(port: tunnel))
+        #expect(!(await Visitor.isRefused(port: moved)))
+        #expect(try await Visitor.exchange(port: ports[0], sending: ByteBuffer(string: "still here")) == ByteBuffer(string: "still here"))
+        #expect(!plain.lines.contains { $0.contains("next attempt in") }, "\(plain.lines)")
         try await echo.channel.close()
     }
 

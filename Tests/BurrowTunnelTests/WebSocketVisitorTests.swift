@@ -85,18 +85,22 @@ import Testing
 
     /// Visitors that never finish their upgrade, announce a frame too large to take, or go
     /// quiet past the proxy's `idle_timeout` are each closed as RFC 6455 says, with a log line
-    /// naming the visitor and the cause, while a well-behaved visitor is served throughout.
+    /// naming the visitor and the cause, while a well-behaved visitor is served after them.
     @Test func hostileAndIdleVisitorsAreClosedAndLoggedWhileOthersAreServed() async throws {
         let harness = try await TunnelHarness()
         let echo = try await EchoService.start()
-        let ports = try await LoopbackPorts.free(1)
+        let ports = try await LoopbackPorts.free(2)
         let server = try await harness.startServer(ports: ports, handshakeTimeout: "1s")
         defer { server.process.terminate() }
+        // The idle timeout on a proxy of its own: on a loaded machine a busy visitor can pause
+        // for longer than a timeout short enough for a test.
         let client = try harness.startClient(serverPort: server.port, proxies: [
-            .init(name: "app", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/socket\"\nidle_timeout = \"2s\""),
+            .init(name: "app", local: echo.port, remote: ports[0], type: "websocket", settings: "path = \"/socket\""),
+            .init(name: "quiet", local: echo.port, remote: ports[1], type: "websocket", settings: "path = \"/socket\"\nidle_timeout = \"2s\""),
         ])
         defer { client.terminate() }
         _ = try await client.line(containing: "proxy app: ")
+        _ = try await client.line(containing: "proxy quiet: ")
         let port = "\(ports[0])"
 
         let stall = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "stall", port, "/socket"], mergeStandardError: true)
@@ -111,7 +115,7 @@ import Testing
         #expect(violation.contains("proxy app of client lab: visitor 127.0.0.1:"), "\(violation)")
         #expect(violation.contains("closed (1009)"), "\(violation)")
 
-        let idle = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "idle", port, "/socket"], mergeStandardError: true)
+        let idle = try PeerProcess("/usr/bin/python3", [Self.hostileScript, "idle", "\(ports[1])", "/socket"], mergeStandardError: true)
         #expect(await idle.exitStatus() == 0, "\(idle.lines)")
         #expect(idle.lines == ["close 1001"])
         _ = try await server.process.line(containing: "no WebSocket frame either way for 2 s: closed (1001, going away)")

@@ -57,6 +57,10 @@ func main() {
 
 	config := yamux.DefaultConfig()
 	config.EnableKeepAlive = false
+	// yamux gives up on a write the peer has not read for 10 s and leaves a frame cut off on
+	// the wire (the Swift side then reads garbage). Two cores running the whole suite at once
+	// have starved the Swift side's event loop that long; a slow peer is not what this tests.
+	config.ConnectionWriteTimeout = 2 * time.Minute
 	config.LogOutput = os.Stderr
 
 	var session *yamux.Session
