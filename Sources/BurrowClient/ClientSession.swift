@@ -21,8 +21,11 @@ final class ClientSession: Sendable {
 
     private struct Connection {
         var channel: Channel?
+        var mux: NIOLoopBound<MuxSessionHandler>?
         /// `close()` came first: the session ends as soon as it connects.
         var closed = false
+        /// `handOver()` was called: the session drains instead of ending at once.
+        var handingOver = false
     }
 
     init(
@@ -43,6 +46,23 @@ final class ClientSession: Sendable {
             return connection.channel
         }
         channel?.close(promise: nil)
+    }
+
+    /// Hands the session over to the next one (a reload changed the server, the token or the
+    /// transport): GoAway tells the server to close this client's ports and take no more
+    /// visitors; `run()` returns at once, and the connection lives on until the visitors
+    /// already through are done (the mux then closes it). Returns when it is gone.
+    func handOver() -> EventLoopFuture<Void>? {
+        let (channel, mux) = self.connection.withLockedValue { connection in
+            connection.handingOver = true
+            return (connection.channel, connection.mux)
+        }
+        guard let channel, let mux else {
+            self.close()
+            return nil
+        }
+        channel.eventLoop.execute { mux.value.goAway() }
+        return channel.closeFuture
     }
 
     /// Runs the session to its end: dial, handshake, login, then the control conversation
@@ -84,7 +104,8 @@ final class ClientSession: Sendable {
             connection.channel = channel
             return connection.closed
         }
-        defer { channel.close(promise: nil) }
+        // A session handed over outlives `run()`: its mux closes the connection once drained.
+        defer { if !self.connection.withLockedValue({ $0.handingOver }) { channel.close(promise: nil) } }
         if closed { return }
 
         // The whole login must fit in the handshake timeout.
@@ -104,6 +125,12 @@ final class ClientSession: Sendable {
         }
 
         let boundMux = try await muxReady.futureResult.get()
+        if self.connection.withLockedValue({ connection in
+            connection.mux = boundMux
+            return connection.handingOver
+        }) {
+            throw BurrowError(.sessionEnded, "handed over to a new session before it logged in")
+        }
         let controlPromise = loop.makePromise(of: ControlChannel.self)
         loop.execute {
             boundMux.value.openStream { stream in
@@ -124,6 +151,11 @@ final class ClientSession: Sendable {
             throw await self.failProtocol(error, mux: boundMux)
         } catch let error as MessageFraming.Error {
             throw await self.failProtocol(BurrowError(.protocolViolation, "control stream from the server: \(error)"), mux: boundMux)
+        } catch where self.connection.withLockedValue({ $0.handingOver }) {
+            // Our GoAway ended the conversation: visitors in flight finish, then the mux closes
+            // the connection; the next session need not wait for that.
+            self.logger.info("handed over to a new session; open visitors finish on this one")
+            throw BurrowError(.sessionEnded, "handed over to a new session")
         } catch {
             if timedOut.withLockedValue({ $0 }) { throw BurrowError(.sessionEnded, timeoutText) }
             throw BurrowError(.sessionEnded, await monitor.cause(on: loop))

@@ -34,8 +34,9 @@ public final class TunnelClient: Sendable {
         public var refusal: String?
     }
 
-    /// The configuration the client started with (its proxies change through `proxies`).
-    private let configuration0: ClientConfig
+    /// What sessions are made of (server, token, name, transport settings): the start's, or
+    /// a reload's. Its proxies are not used: they live in `proxies`.
+    private let sessionConfiguration: NIOLockedValueBox<ClientConfig>
     private let group: EventLoopGroup
     private let logger: Logger
     private let onEvent: @Sendable (Event) -> Void
@@ -48,10 +49,15 @@ public final class TunnelClient: Sendable {
         /// The session now running (or dialing).
         var session: ClientSession?
         var wakeUp: EventLoopPromise<Void>?
+        /// A reload handed the session over: the next one starts at once, without backoff.
+        var handingOver = false
+        /// Sessions handed over whose visitors are still finishing, until their connection
+        /// closes (or `stop()` closes it).
+        var draining: [ObjectIdentifier: ClientSession] = [:]
     }
 
     public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
-        self.configuration0 = configuration
+        self.sessionConfiguration = NIOLockedValueBox(configuration)
         self.proxies = ProxyTable(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
         self.group = group
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
@@ -63,10 +69,11 @@ public final class TunnelClient: Sendable {
     /// Runs sessions until `stop()`; throws a `BurrowError` (`authenticationFailed`) when the
     /// server refuses the token, unless configured to keep trying.
     public func run() async throws {
-        let configuration = self.configuration0
+        var configuration = self.sessionConfiguration.withLockedValue { $0 }
         var backoff = Backoff(initial: configuration.reconnect.initialDelay, maximum: configuration.reconnect.maximumDelay)
-        let server = configuration.server
         while !self.isStopped {
+            configuration = self.sessionConfiguration.withLockedValue { $0 }
+            let server = configuration.server
             let started = ContinuousClock.now
             let cause: String
             let session = ClientSession(
@@ -89,6 +96,10 @@ public final class TunnelClient: Sendable {
                 cause = ErrorText.explain(error)
             }
             guard !self.isStopped else { break }
+            if self.state.withLockedValue({ state in defer { state.handingOver = false }; return state.handingOver }) {
+                backoff.reset()
+                continue
+            }
             let upFor = ContinuousClock.now - started
             if upFor >= configuration.reconnect.resetAfter { backoff.reset() }
             let delay = backoff.nextDelay()
@@ -101,11 +112,12 @@ public final class TunnelClient: Sendable {
 
     /// Ends the current session and the reconnect loop.
     public func stop() {
-        let (session, wakeUp) = self.state.withLockedValue { state in
+        let (session, draining, wakeUp) = self.state.withLockedValue { state in
             state.stopped = true
-            return (state.session, state.wakeUp)
+            return (state.session, Array(state.draining.values), state.wakeUp)
         }
         session?.close()
+        for old in draining { old.close() }
         wakeUp?.succeed(())
     }
 
@@ -130,21 +142,44 @@ public final class TunnelClient: Sendable {
     /// The configuration in force now: the start's, with the proxies reloads changed since
     /// (and those `open` and `close` changed).
     public var configuration: ClientConfig {
-        var current = self.configuration0
+        var current = self.sessionConfiguration.withLockedValue { $0 }
         current.proxies = self.proxies.all.map(\.proxy)
         return current
     }
 
     /// Applies what changed from the running configuration to `new`: proxies added, removed
     /// or changed are opened, closed or re-opened on the live session (the others keep their
-    /// visitors). Anything else keeps its running value until the client restarts, and the
-    /// report says so.
+    /// visitors). A change of what the session is made of (server, token, name, TLS, WebSocket
+    /// headers, heartbeat, handshake timeout) starts a new session: the old one is handed over
+    /// (GoAway: its visitors finish, it takes no new ones). Timeouts of local services and the
+    /// reconnect policy keep their running values until the client restarts; the report says so.
     public func reload(to new: ClientConfig) -> ReloadReport {
         let diff = ConfigDiff(old: self.configuration, new: new)
         let report = Self.report(diff)
         let wanted = Dictionary(new.proxies.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         for name in diff.entries.removed + diff.entries.changed { self.proxies.remove(name) }
         for name in diff.entries.changed + diff.entries.added { if let proxy = wanted[name] { self.proxies.add(proxy) } }
+        if diff.settings.contains(where: { $0.effect == .nextSession }) {
+            let session = self.state.withLockedValue { state in
+                state.handingOver = state.session != nil
+                return state.session
+            }
+            self.sessionConfiguration.withLockedValue { current in
+                // What waits for a restart keeps its running value, so `/now` tells the truth.
+                var next = new
+                next.reconnect = current.reconnect
+                next.localConnectTimeout = current.localConnectTimeout
+                next.admin = current.admin
+                current = next
+            }
+            if let session, let gone = session.handOver() {
+                let id = ObjectIdentifier(session)
+                self.state.withLockedValue { $0.draining[id] = session }
+                gone.whenComplete { _ in self.state.withLockedValue { _ = $0.draining.removeValue(forKey: id) } }
+            }
+            // A client waiting out its backoff starts the new session now.
+            self.state.withLockedValue { $0.wakeUp }?.succeed(())
+        }
         self.logger.info("reloaded: \(report.summary)")
         return report
     }
@@ -154,9 +189,12 @@ public final class TunnelClient: Sendable {
         Self.report(ConfigDiff(old: self.configuration, new: new))
     }
 
-    /// Proxies apply on the live session; every other setting waits for a restart.
+    /// Proxies apply on the live session, session settings with a new session; the rest waits
+    /// for a restart.
     private static func report(_ diff: ConfigDiff) -> ReloadReport {
-        ReloadReport(entries: diff) { _ in "takes effect when the client restarts" }
+        ReloadReport(entries: diff, applying: { $0.effect == .nextSession ? "a new session (the old one finishes its visitors)" : nil }) { _ in
+            "takes effect when the client restarts"
+        }
     }
 
     /// The proxies and what the server said of each in the current session.

@@ -334,6 +334,49 @@ extension AdminTests {
         try await echo.channel.close()
     }
 
+    /// A new token in the client's file starts a new session at once; the old one is handed
+    /// over (GoAway): a visitor already through it keeps talking, new visitors go through the
+    /// new session, and the client never waits out a backoff.
+    @Test func aClientWithANewTokenStartsANewSessionAndTheOldOneDrains() async throws {
+        let harness = try await TunnelHarness()
+        let echo = try await EchoService.start()
+        let ports = try await LoopbackPorts.free(2)
+        let admin = ports[1]
+        let server = try await harness.startServer(ports: [ports[0]], extraTokens: Self.token("second", "second-token-secret", ports: [ports[0]]))
+        defer { server.process.terminate() }
+        func clientConfig(token: String) -> String {
+            """
+            server = "tcp://127.0.0.1:\(server.port)"
+            token = "\(token)"
+            name = "lab"
+            [admin]
+            bind = "127.0.0.1:\(admin)"
+            [[proxies]]
+            name = "web"
+            local = "127.0.0.1:\(echo.port)"
+            remote_port = \(ports[0])
+            """
+        }
+        let file = try harness.write("client.toml", clientConfig(token: harness.token))
+        let client = try PeerProcess(TunnelHarness.binary, ["client", "-c", file, "--log-level", "debug"], mergeStandardError: true)
+        defer { client.terminate() }
+        _ = try await client.line(containing: "proxy web: ")
+        let held = try await HeldVisitor.connect(port: ports[0])
+        #expect(try await held.echo("through the first session") == "through the first session")
+
+        let published = client.lineCount
+        let answer = try await Self.curl("POST", admin, "/reload", token: nil, body: clientConfig(token: "second-token-secret"))
+        #expect(answer.first == "200", "\(answer)")
+        #expect(answer.contains { $0.contains("token: a new session (the old one finishes its visitors)") }, "\(answer)")
+        _ = try await server.process.line(containing: "client lab logged in from 127.0.0.1")
+        _ = try await server.process.line(containing: "with token second")
+        _ = try await client.line(containing: "proxy web: ", after: published)
+        #expect(try await held.echo("still through the first") == "still through the first")
+        #expect(try await Visitor.exchange(port: ports[0], sending: ByteBuffer(string: "through the second")) == ByteBuffer(string: "through the second"))
+        #expect(!client.lines.contains { $0.contains("next attempt in") }, "\(client.lines)")
+        try await echo.channel.close()
+    }
+
     /// Sends `total` pseudo-random bytes through the echo at `port` in `chunk`-sized writes while
     /// reading the echo, hashing both sides as they go; returns both digests and the count back.
     static func streamThroughEcho(port: Int, total: Int, chunk: Int) async throws -> (sent: String, received: String, count: Int) {
