@@ -50,6 +50,8 @@ final class ServerSession: @unchecked Sendable {
     private let conversation = NIOLockedValueBox<(rule: ServerConfig.TokenRule, client: String, outbound: ControlOutbound)?>(nil)
     /// When the login succeeded, in seconds since 1970.
     private let loggedInAt = NIOLockedValueBox<Int64?>(nil)
+    /// How the client came: tcp, tls, ws or wss. Set once, at install.
+    private(set) var transport = "tcp"
 
     /// The control stream once open. Event-loop confined.
     private var controlStream: Channel?
@@ -59,7 +61,8 @@ final class ServerSession: @unchecked Sendable {
 
     /// Installs the session on a connection that sent a valid preamble. Call on its event loop.
     static func install(
-        on channel: Channel, environment: ServerEnvironment, peer: PeerAddress, pendingLogin: PendingLogins.Ticket? = nil
+        on channel: Channel, environment: ServerEnvironment, peer: PeerAddress, transport: String = "tcp",
+        pendingLogin: PendingLogins.Ticket? = nil
     ) throws -> ServerSession {
         let controlPromise = channel.eventLoop.makePromise(of: ControlChannel.self)
         let controlTaken = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
@@ -79,6 +82,7 @@ final class ServerSession: @unchecked Sendable {
             channel: channel, peer: peer, environment: environment,
             mux: mux, control: controlPromise, monitor: monitor, pendingLogin: pendingLogin
         )
+        session.transport = transport
         channel.closeFuture.whenComplete { _ in
             controlPromise.fail(BurrowError(.controlClosed, "connection closed before the control stream opened"))
         }
@@ -341,7 +345,21 @@ final class ServerSession: @unchecked Sendable {
         guard let (rule, client, _) = self.conversation.withLockedValue({ $0 }),
               let since = self.loggedInAt.withLockedValue({ $0 }) else { return nil }
         let proxies = await self.ports.all.map { SessionStatus.Proxy(name: $0.proxy, protocol: $0.key.transport.rawValue, port: $0.key.port) }
-        return SessionStatus(client: client, token: rule.name, address: "\(self.peer)", since: since, proxies: proxies)
+        // A ping's round trip (none if the client does not answer within a second), and the
+        // streams open besides the control stream: TCP visitors and UDP flows.
+        let mux = self.mux
+        let loop = self.channel.eventLoop
+        let answered = loop.makePromise(of: TimeAmount?.self)
+        loop.execute {
+            mux.value.ping().whenComplete { answered.succeed(try? $0.get()) }
+            loop.scheduleTask(in: .seconds(1)) { answered.succeed(nil) }
+        }
+        let roundTrip = (try? await answered.futureResult.get()) ?? nil
+        let streams = (try? await loop.submit { mux.value.streamCount }.get()) ?? 1
+        return SessionStatus(
+            client: client, token: rule.name, address: "\(self.peer)", transport: self.transport, since: since,
+            roundTripMicroseconds: roundTrip.map { $0.nanoseconds / 1000 }, visitors: max(0, streams - 1), proxies: proxies
+        )
     }
 
     // MARK: - Liveness and shutdown

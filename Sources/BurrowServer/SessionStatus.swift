@@ -1,5 +1,6 @@
-/// One client's session as `/status` shows it: who, from where, since when, and the public
-/// ports its proxies hold.
+/// One client's session as `/status` shows it: who, from where and how, since when, how far
+/// (a ping's round trip), how many visitors now, and the public ports its proxies hold. Bytes
+/// each way come with the metrics.
 public struct SessionStatus: Equatable, Sendable, Codable {
     public struct Proxy: Equatable, Sendable, Codable {
         public var name: String
@@ -14,7 +15,13 @@ public struct SessionStatus: Equatable, Sendable, Codable {
     public var token: String
     /// Where it connected from (the address nginx forwarded for, behind a proxy).
     public var address: String
+    /// How: tcp, tls, ws or wss.
+    public var transport: String
     /// When it logged in, in seconds since 1970 (UTC).
     public var since: Int64
+    /// A ping's round trip just now; nil when the client did not answer within a second.
+    public var roundTripMicroseconds: Int64?
+    /// Visitor streams open now (TCP visitors and UDP flows).
+    public var visitors: Int
     public var proxies: [Proxy]
 }

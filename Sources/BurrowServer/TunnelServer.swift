@@ -109,7 +109,9 @@ public final class TunnelServer: Sendable {
                 onStream: { stream, peer, ticket in
                     stream.eventLoop.makeCompletedFuture {
                         let handshake = ServerHandshakeHandler(timeout: timeout, logger: logger, peer: peer) { context in
-                            let session = try ServerSession.install(on: context.channel, environment: environment, peer: peer, pendingLogin: ticket)
+                            let session = try ServerSession.install(
+                                on: context.channel, environment: environment, peer: peer, transport: current.withLockedValue { $0.scheme }, pendingLogin: ticket
+                            )
                             self.track(session)
                         }
                         try stream.pipeline.syncOperations.addHandler(handshake)

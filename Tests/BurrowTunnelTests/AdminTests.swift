@@ -69,6 +69,9 @@ import Testing
         #expect(status.first == "200", "\(status)")
         #expect(status.contains { $0.contains("\"client\" : \"lab\"") }, "\(status)")
         #expect(status.contains { $0.contains("\"port\" : \(ports[0])") }, "\(status)")
+        #expect(status.contains { $0.contains("\"transport\" : \"tcp\"") }, "\(status)")
+        #expect(status.contains { $0.contains("\"visitors\" : 1") }, "\(status)")
+        #expect(status.contains { $0.contains("\"roundTripMicroseconds\" : ") }, "\(status)")
 
         // A second token, through `burrow reload`.
         try String(Self.serverConfig(admin: admin, tokens: first + second)).write(toFile: file, atomically: true, encoding: .utf8)
