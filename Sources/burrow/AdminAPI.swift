@@ -51,13 +51,14 @@ struct AdminAPI<Config: Sendable>: Sendable {
         return server
     }
 
-    /// Reloads from the file, as SIGHUP asks; one log line says what changed or why nothing did.
+    /// Reloads from the file, as SIGHUP asks: a line names the cause, and the reload's own line
+    /// says what changed, or this one why nothing did.
     func reloadFromFile(because reason: String) async {
+        self.logger.info("\(reason): reloading \(self.file)")
         switch self.read(body: nil) {
         case .success(let config):
             do {
-                let report = try await self.reload(config)
-                self.logger.info("\(reason): \(report.summary)")
+                _ = try await self.reload(config)
             } catch {
                 self.logger.error("\(reason): \(self.file) not reloaded, nothing changed: \(error)")
             }

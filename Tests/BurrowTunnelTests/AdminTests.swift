@@ -104,7 +104,7 @@ import Testing
         // The second token removed, by SIGHUP: its client's session ends, the first goes on.
         try String(Self.serverConfig(admin: admin, tokens: first)).write(toFile: file, atomically: true, encoding: .utf8)
         server.signal(SIGHUP)
-        _ = try await server.line(containing: "SIGHUP: removed second")
+        _ = try await server.line(containing: "reloaded: removed second")
         _ = try await server.line(containing: "token second was revoked: session closed")
         #expect(try await held.echo("after SIGHUP") == "after SIGHUP")
 
@@ -143,7 +143,7 @@ import Testing
 
         try clientConfig([("web", ports[0]), ("more", ports[1])]).write(toFile: file, atomically: true, encoding: .utf8)
         client.signal(SIGHUP)
-        _ = try await client.line(containing: "SIGHUP: added more")
+        _ = try await client.line(containing: "reloaded: added more")
         _ = try await client.line(containing: "proxy more: ")
         #expect(try await Visitor.exchange(port: ports[1], sending: ByteBuffer(string: "more")) == ByteBuffer(string: "more"))
         let status = try PeerProcess(TunnelHarness.binary, ["status", "-c", file], mergeStandardError: true)
