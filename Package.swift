@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // Wire format and multiplexer: yamux frames, stream state, flow control, the session
@@ -64,8 +66,9 @@ let package = Package(
             dependencies: ["BurrowProtocol"]
         ),
         // What the server and the client share, once: the handshake handlers on either side of
-        // the preamble, the control channel, the session monitor, durations as NIO time, and the
-        // admin API's HTTP listener.
+        // the preamble, the control channel, the session monitor, durations as NIO time, the
+        // admin API's HTTP listener with its dashboard page, and the metrics (swift-metrics,
+        // exported by swift-prometheus).
         .target(
             name: "BurrowCore",
             dependencies: [
@@ -76,6 +79,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The server: sessions (control conversation, public ports), the registry, the login cap.
@@ -90,6 +95,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The client: the reconnect loop, its session, visitor streams and local service dialers.
@@ -105,6 +111,7 @@ let package = Package(
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // The command line: wiring only.
@@ -120,6 +127,7 @@ let package = Package(
                 "BurrowProtocol",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -222,6 +230,7 @@ let package = Package(
             name: "BurrowServerTests",
             dependencies: [
                 "BurrowServer",
+                "BurrowCore",
                 "BurrowConfig",
                 "BurrowMux",
                 .product(name: "Logging", package: "swift-log"),

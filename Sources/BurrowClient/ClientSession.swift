@@ -7,6 +7,12 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// One session of the client: it dials the server over the configured transport, checks the
 /// server's preamble, logs in, then runs the control conversation (its proxies, and what
 /// commands add or withdraw through the `ProxyTable`) until the link ends. `TunnelClient` runs
@@ -18,8 +24,20 @@ final class ClientSession: Sendable {
     private let logger: Logger
     private let onEvent: @Sendable (TunnelClient.Event) -> Void
     private let connection = NIOLockedValueBox(Connection())
+    private let metrics: ClientMetrics
+
+    /// How far a session got: what its end is counted as.
+    enum Stage: Sendable {
+        case dialing
+        /// The transport delivered a byte stream; no login yet.
+        case connected
+        case loggedIn
+    }
 
     private struct Connection {
+        var stage = Stage.dialing
+        /// When the login succeeded, in seconds since 1970.
+        var loggedInAt: Int64?
         var channel: Channel?
         var mux: NIOLoopBound<MuxSessionHandler>?
         /// `close()` came first: the session ends as soon as it connects.
@@ -29,15 +47,22 @@ final class ClientSession: Sendable {
     }
 
     init(
-        configuration: ClientConfig, proxies: ProxyTable, group: EventLoopGroup, logger: Logger,
+        configuration: ClientConfig, proxies: ProxyTable, group: EventLoopGroup, logger: Logger, metrics: ClientMetrics,
         onEvent: @escaping @Sendable (TunnelClient.Event) -> Void
     ) {
+        self.metrics = metrics
         self.configuration = configuration
         self.proxies = proxies
         self.group = group
         self.logger = logger
         self.onEvent = onEvent
     }
+
+    /// How far the session got.
+    var stage: Stage { self.connection.withLockedValue { $0.stage } }
+
+    /// When it logged in (seconds since 1970), while it is logged in.
+    var loggedInAt: Int64? { self.connection.withLockedValue { $0.stage == .loggedIn ? $0.loggedInAt : nil } }
 
     /// Ends the session: its connection closes, now or as soon as it is made.
     func close() {
@@ -102,6 +127,7 @@ final class ClientSession: Sendable {
         let channel = try await connecting.get()
         let closed = self.connection.withLockedValue { connection in
             connection.channel = channel
+            connection.stage = .connected
             return connection.closed
         }
         // A session handed over outlives `run()`: its mux closes the connection once drained.
@@ -203,6 +229,11 @@ final class ClientSession: Sendable {
                 throw BurrowError(.authenticationFailed, "the server could not prove it knows the token (is this the right server?)")
             }
             self.logger.info("logged in to \(configuration.server) as \(configuration.name) (server \(challenge.serverVersion))")
+            self.connection.withLockedValue { connection in
+                connection.stage = .loggedIn
+                connection.loggedInAt = Int64(time(nil))
+            }
+            self.metrics.sessionUp.record(1)
             self.onEvent(.loggedIn(sessionID: ok.sessionID))
         case .success(.loginError(let error)):
             let fatal = error.code == .authenticationFailed || error.code == .unsupportedVersion

@@ -74,7 +74,7 @@ public struct Converter: Sendable {
     private static func join(_ visitor: Channel, peer: PeerAddress, to dialer: any LocalServiceDialer, logger: Logger) -> EventLoopFuture<Void> {
         dialer.dial(on: visitor.eventLoop).flatMapThrowing { service in
             do {
-                try dialer.join(visitor, to: service, label: "\(peer)", logger: logger)
+                try dialer.join(visitor, to: service, label: "\(peer)", logger: logger, meter: nil)
             } catch {
                 service.close(promise: nil)
                 throw error

@@ -11,8 +11,9 @@ protocol LocalServiceDialer: Sendable, CustomStringConvertible {
     /// Connects on `loop` (the visitor stream's, so the joined pair shares one loop).
     func dial(on loop: EventLoop) -> EventLoopFuture<Channel>
     /// Joins the visitor stream to what `dial` connected; `label` names the visitor's stream in
-    /// log lines ("proxy dns: flow of 203.0.113.5:41000"). Call on their event loop.
-    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws
+    /// log lines ("proxy dns: flow of 203.0.113.5:41000"); what crosses counts into `meter`.
+    /// Call on their event loop.
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws
 }
 
 /// A local service over TCP.
@@ -28,8 +29,8 @@ struct TCPServiceDialer: LocalServiceDialer {
             .connect(hostOrAddress: self.endpoint.host, port: self.endpoint.port)
     }
 
-    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
-        try GlueHandler.glue(stream, service)
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws {
+        try GlueHandler.glue(stream, service, meter: meter)
     }
 
     var description: String { self.endpoint.description }
@@ -51,10 +52,10 @@ struct UDPServiceDialer: LocalServiceDialer {
         return bootstrap.connect(host: self.endpoint.host, port: self.endpoint.port)
     }
 
-    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws {
         guard let peer = service.remoteAddress else { throw ChannelError.ioOnClosedChannel }
-        try DatagramBridge.join(stream: stream, socket: service, peer: peer)
-        try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream, label: label, logger: logger))
+        try DatagramBridge.join(stream: stream, socket: service, peer: peer) { meter?.datagramInbound($0) }
+        try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream, label: label, logger: logger, meter: meter))
         stream.closeFuture.whenComplete { _ in service.close(promise: nil) }
     }
 
@@ -69,16 +70,24 @@ private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
     private let stream: Channel
     private let label: String
     private let logger: Logger
+    private let meter: ProxyMeter?
     private var dropped = 0
 
-    init(stream: Channel, label: String, logger: Logger) {
+    init(stream: Channel, label: String, logger: Logger, meter: ProxyMeter?) {
         self.stream = stream
         self.label = label
         self.logger = logger
+        self.meter = meter
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if !DatagramBridge.send(self.unwrapInboundIn(data).data, into: self.stream) { self.dropped += 1 }
+        let payload = self.unwrapInboundIn(data).data
+        if DatagramBridge.send(payload, into: self.stream) {
+            self.meter?.datagramOutbound(payload.readableBytes)
+        } else {
+            self.dropped += 1
+            self.meter?.datagramsDropped(1)
+        }
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -1,5 +1,7 @@
 import BurrowConfig
+import BurrowCore
 import BurrowProtocol
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -27,6 +29,8 @@ final class ProxyTable: Sendable {
         var proxy: ClientConfig.Proxy
         var dialer: any LocalServiceDialer
         var state: State
+        /// Its visitors and traffic, from when it was added until it is removed.
+        var meter: ProxyMeter
     }
 
     private struct Contents {
@@ -37,9 +41,11 @@ final class ProxyTable: Sendable {
 
     private let contents = NIOLockedValueBox(Contents())
     private let connectTimeout: TimeAmount
+    private let metrics: ClientMetrics
 
-    init(_ proxies: [ClientConfig.Proxy], connectTimeout: TimeAmount) {
+    init(_ proxies: [ClientConfig.Proxy], connectTimeout: TimeAmount, metrics: ClientMetrics = ClientMetrics(factory: NOOPMetricsHandler.instance)) {
         self.connectTimeout = connectTimeout
+        self.metrics = metrics
         for proxy in proxies { self.add(proxy) }
     }
 
@@ -61,10 +67,9 @@ final class ProxyTable: Sendable {
 
     @discardableResult
     func add(_ proxy: ClientConfig.Proxy, dialer: any LocalServiceDialer) -> Bool {
-        let entry = Entry(proxy: proxy, dialer: dialer, state: .requested)
-        return self.contents.withLockedValue { contents in
+        self.contents.withLockedValue { contents in
             guard contents.entries[proxy.name] == nil else { return false }
-            contents.entries[proxy.name] = entry
+            contents.entries[proxy.name] = Entry(proxy: proxy, dialer: dialer, state: .requested, meter: self.metrics.proxyMeter(proxy: proxy.name))
             contents.session?.yield(Self.request(proxy))
             return true
         }
@@ -75,7 +80,8 @@ final class ProxyTable: Sendable {
     @discardableResult
     func remove(_ name: String) -> Bool {
         self.contents.withLockedValue { contents in
-            guard contents.entries.removeValue(forKey: name) != nil else { return false }
+            guard let entry = contents.entries.removeValue(forKey: name) else { return false }
+            entry.meter.destroy()
             contents.session?.yield(.closeProxy(.init(name: name)))
             return true
         }

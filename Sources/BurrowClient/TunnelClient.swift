@@ -3,6 +3,7 @@ import BurrowCore
 import BurrowMux
 import BurrowProtocol
 import BurrowTransport
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -26,12 +27,14 @@ public final class TunnelClient: Sendable {
     }
 
     /// One proxy as it stands now.
-    public struct ProxyStatus: Sendable, Equatable {
+    public struct ProxyStatus: Sendable, Equatable, Codable {
         public var name: String
         /// The public port, while the server publishes it.
         public var remotePort: Int?
         /// Why the server refused it, when it did.
         public var refusal: String?
+        /// Its visitors and traffic since it was added (in: from visitors).
+        public var traffic: ProxyMeter.Snapshot
     }
 
     /// What sessions are made of (server, token, name, transport settings): the start's, or
@@ -43,6 +46,7 @@ public final class TunnelClient: Sendable {
     private let state = NIOLockedValueBox(State())
     /// The proxies now: the config's, and what commands added or removed since.
     private let proxies: ProxyTable
+    private let metrics: ClientMetrics
 
     private struct State {
         var stopped = false
@@ -56,9 +60,16 @@ public final class TunnelClient: Sendable {
         var draining: [ObjectIdentifier: ClientSession] = [:]
     }
 
-    public init(configuration: ClientConfig, group: EventLoopGroup, logger: Logger, onEvent: @escaping @Sendable (Event) -> Void = { _ in }) {
+    /// `metrics` makes the series `/metrics` exports (`PrometheusExport.factory`); by default
+    /// there are none, and only the counts of `status` are kept.
+    public init(
+        configuration: ClientConfig, group: EventLoopGroup, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        onEvent: @escaping @Sendable (Event) -> Void = { _ in }
+    ) {
+        let metrics = ClientMetrics(factory: metrics)
+        self.metrics = metrics
         self.sessionConfiguration = NIOLockedValueBox(configuration)
-        self.proxies = ProxyTable(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout))
+        self.proxies = ProxyTable(configuration.proxies, connectTimeout: TimeAmount(configuration.localConnectTimeout), metrics: metrics)
         self.group = group
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
         _ = (MuxSessionHandler.live, MuxSessionHandler.liveStreams)
@@ -77,14 +88,17 @@ public final class TunnelClient: Sendable {
             let started = ContinuousClock.now
             let cause: String
             let session = ClientSession(
-                configuration: configuration, proxies: self.proxies, group: self.group, logger: self.logger, onEvent: self.onEvent
+                configuration: configuration, proxies: self.proxies, group: self.group, logger: self.logger, metrics: self.metrics,
+                onEvent: self.onEvent
             )
             guard self.state.withLockedValue({ state in
                 state.session = session
                 return !state.stopped
             }) else { break }
             defer { self.state.withLockedValue { $0.session = nil } }
+            var refused = false
             do {
+                defer { self.metrics.sessionUp.record(0) }
                 try await session.run()
                 cause = "session closed"
             } catch let error as BurrowError where error.code == .authenticationFailed && !configuration.reconnect.retryOnAuthenticationFailure {
@@ -92,6 +106,7 @@ public final class TunnelClient: Sendable {
                 throw BurrowError(.authenticationFailed, "authentication failed at \(server): \(error.detail)")
             } catch let error as BurrowError where error.code == .authenticationFailed || error.code == .loginRefused {
                 cause = "login refused: \(error.detail)"
+                refused = true
             } catch {
                 cause = ErrorText.explain(error)
             }
@@ -100,6 +115,7 @@ public final class TunnelClient: Sendable {
                 backoff.reset()
                 continue
             }
+            self.metrics.reconnect(refused ? .loginRefused : ClientMetrics.ReconnectCause(endedAt: session.stage))
             let upFor = ContinuousClock.now - started
             if upFor >= configuration.reconnect.resetAfter { backoff.reset() }
             let delay = backoff.nextDelay()
@@ -197,15 +213,22 @@ public final class TunnelClient: Sendable {
         }
     }
 
-    /// The proxies and what the server said of each in the current session.
+    /// The proxies, what the server said of each in the current session, and their traffic.
     public var status: [ProxyStatus] {
         self.proxies.all.map { entry in
+            var status = ProxyStatus(name: entry.proxy.name, traffic: entry.meter.snapshot)
             switch entry.state {
-            case .published(let port): ProxyStatus(name: entry.proxy.name, remotePort: port)
-            case .rejected(let reason), .retrying(let reason): ProxyStatus(name: entry.proxy.name, refusal: reason)
-            case .requested: ProxyStatus(name: entry.proxy.name)
+            case .published(let port): status.remotePort = port
+            case .rejected(let reason), .retrying(let reason): status.refusal = reason
+            case .requested: break
             }
+            return status
         }
+    }
+
+    /// When the session now running logged in (seconds since 1970); nil while there is none.
+    public var loggedInAt: Int64? {
+        self.state.withLockedValue { $0.session }?.loggedInAt
     }
 
     /// Waits `delay`, or less if stopped meanwhile.

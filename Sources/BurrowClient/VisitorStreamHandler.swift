@@ -74,7 +74,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
                 case .success(let channel):
                     let kind = service.proxy.type == .udp ? "flow" : "visitor"
                     let label = "proxy \(header.proxy): \(kind) of \(header.visitorAddress)"
-                    guard self.join(stream: stream, service: channel, dialer: service.dialer, label: label, context: context),
+                    guard self.join(stream: stream, service: channel, entry: service, label: label, context: context),
                           service.proxy.type == .udp else { return }
                     // A UDP flow: one per visitor address, open until it idles out.
                     let (proxy, visitor, onEvent, logger) = (header.proxy, header.visitorAddress, self.onEvent, self.logger)
@@ -85,6 +85,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
                         onEvent(.flowClosed(proxy: proxy, visitor: visitor))
                     }
                 case .failure(let error):
+                    service.meter.localConnectFailed()
                     self.logger.warning(
                         "proxy \(header.proxy): cannot reach local service \(service.dialer) for visitor \(header.visitorAddress): \(ErrorText.explain(error))")
                     context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
@@ -94,18 +95,21 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
 
     /// Joins the stream to its service; false when the stream ended first or the join failed.
     @discardableResult
-    private func join(stream: Channel, service: Channel, dialer: any LocalServiceDialer, label: String, context: ChannelHandlerContext) -> Bool {
+    private func join(stream: Channel, service: Channel, entry: ProxyTable.Entry, label: String, context: ChannelHandlerContext) -> Bool {
         guard stream.isActive else {
             service.close(promise: nil)
             return false
         }
+        let meter = entry.meter
         do {
-            try dialer.join(stream, to: service, label: label, logger: self.logger)
+            try entry.dialer.join(stream, to: service, label: label, logger: self.logger, meter: meter)
         } catch {
             service.close(promise: nil)
             context.triggerUserOutboundEvent(MuxStreamResetEvent(), promise: nil)
             return false
         }
+        meter.visitorArrived()
+        stream.closeFuture.whenComplete { _ in meter.visitorLeft() }
         // Bytes that came with the header go first (and an end of input held meanwhile), then
         // the stream reads freely.
         let leftover = self.buffered

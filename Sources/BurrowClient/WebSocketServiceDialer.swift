@@ -1,4 +1,5 @@
 import BurrowConfig
+import BurrowCore
 import BurrowTransport
 import Logging
 import NIOCore
@@ -38,8 +39,8 @@ struct WebSocketServiceDialer: LocalServiceDialer {
         return upgraded.futureResult
     }
 
-    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
-        try GlueHandler.glue(stream, service)
+    func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws {
+        try GlueHandler.glue(stream, service, meter: meter)
     }
 
     var description: String { self.service.url.description }

@@ -7,14 +7,18 @@ import NIOPosix
 /// a bearer token when configured, and the routes below. What each route does is the caller's
 /// (`handle`): this type knows HTTP, not tunnels.
 ///
-///     GET  /status        JSON of what runs (sessions, proxies, visitors)
+///     GET  /              the dashboard page (it asks for the token itself)
+///     GET  /status        JSON of what runs (sessions, proxies, visitors, traffic)
+///     GET  /metrics       Prometheus metrics, text format
 ///     GET  /now           the configuration running now, secrets redacted (?format=json)
 ///     POST /adapt         validate the file (or the TOML in the body); say what a reload would do
 ///     POST /reload        apply the file's (or the body's) changes
 ///     POST /stop          stop gracefully, as SIGTERM does
 public struct AdminServer: Sendable {
     public enum Route: Sendable, Equatable {
+        case dashboard
         case status
+        case metrics
         case now(json: Bool)
         case adapt
         case reload
@@ -82,7 +86,9 @@ public struct AdminServer: Sendable {
         let query = parts.count > 1 ? String(parts[1]) : ""
         let (route, wanted): (Route, HTTPMethod)
         switch path {
+        case "/": (route, wanted) = (.dashboard, .GET)
         case "/status": (route, wanted) = (.status, .GET)
+        case "/metrics": (route, wanted) = (.metrics, .GET)
         case "/now": (route, wanted) = (.now(json: query.split(separator: "&").contains("format=json")), .GET)
         case "/adapt": (route, wanted) = (.adapt, .POST)
         case "/reload": (route, wanted) = (.reload, .POST)
@@ -153,21 +159,27 @@ final class AdminRequestHandler: ChannelInboundHandler {
 
     private func answer(_ head: HTTPRequestHead, context: ChannelHandlerContext) {
         let peer = context.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
-        if let token = self.token, !AdminServer.authorizes(head.headers.first(name: "Authorization"), token: token) {
+        let match = AdminServer.route(method: head.method, uri: head.uri)
+        // The page holds no secret: it asks for the token and sends it with each request.
+        if let token = self.token, match != .route(.dashboard),
+           !AdminServer.authorizes(head.headers.first(name: "Authorization"), token: token) {
             self.logger.warning("admin API: \(head.method) \(head.uri) from \(peer) refused: missing or wrong bearer token")
             return self.write(.text(.unauthorized, "missing or wrong token: send Authorization: Bearer <admin token>"), head, context)
         }
         if self.tooLarge {
             return self.write(.text(.payloadTooLarge, "a request body may be at most \(AdminServer.maximumBody >> 20) MiB"), head, context)
         }
-        switch AdminServer.route(method: head.method, uri: head.uri) {
+        switch match {
         case .refused(let status):
             let words = status == .notFound
-                ? "no such endpoint: GET /status, GET /now, POST /adapt, POST /reload, POST /stop"
+                ? "no such endpoint: GET /, GET /status, GET /metrics, GET /now, POST /adapt, POST /reload, POST /stop"
                 : "\(head.uri) does not take \(head.method)"
             self.write(.text(status, words), head, context)
         case .route(let route):
-            self.logger.info("admin API: \(head.method) \(head.uri) from \(peer)")
+            // Pages and scrapes read every few seconds: only what changes things (a POST) is
+            // logged above debug.
+            let line = "admin API: \(head.method) \(head.uri) from \(peer)"
+            if head.method == .GET { self.logger.debug("\(line)") } else { self.logger.info("\(line)") }
             let body = self.body.map { String(buffer: $0) }
             let handle = self.handle
             let loop = context.eventLoop

@@ -7,13 +7,14 @@ import NIOCore
 /// without room (no credit, a backlogged session) is dropped and counted, as the network would.
 public enum DatagramBridge {
     /// Joins `stream` to `socket`, datagrams to and from `peer` (the visitor on the server's
-    /// shared public socket; the service on the client's connected one). `onActivity` hears of
-    /// every datagram either way (for the idle timeout). Call on their shared event loop.
+    /// shared public socket; the service on the client's connected one). `onDatagram` hears
+    /// of every datagram the stream delivers to the socket, with its size (for the idle timeout
+    /// and the meters). Call on their shared event loop.
     public static func join(
-        stream: Channel, socket: Channel, peer: SocketAddress, onActivity: @escaping () -> Void = {}
+        stream: Channel, socket: Channel, peer: SocketAddress, onDatagram: @escaping (Int) -> Void = { _ in }
     ) throws {
         try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(DatagramFrameDecoder()))
-        try stream.pipeline.syncOperations.addHandler(StreamToSocket(socket: socket, peer: peer, onActivity: onActivity))
+        try stream.pipeline.syncOperations.addHandler(StreamToSocket(socket: socket, peer: peer, onDatagram: onDatagram))
     }
 
     /// Writes one datagram from the socket into the stream, or drops it when the stream has no
@@ -34,17 +35,18 @@ public final class StreamToSocket: ChannelInboundHandler, @unchecked Sendable {
 
     private let socket: Channel
     private let peer: SocketAddress
-    private let onActivity: () -> Void
+    private let onDatagram: (Int) -> Void
 
-    init(socket: Channel, peer: SocketAddress, onActivity: @escaping () -> Void) {
+    init(socket: Channel, peer: SocketAddress, onDatagram: @escaping (Int) -> Void) {
         self.socket = socket
         self.peer = peer
-        self.onActivity = onActivity
+        self.onDatagram = onDatagram
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        self.onActivity()
-        let envelope = AddressedEnvelope(remoteAddress: self.peer, data: self.unwrapInboundIn(data))
+        let payload = self.unwrapInboundIn(data)
+        self.onDatagram(payload.readableBytes)
+        let envelope = AddressedEnvelope(remoteAddress: self.peer, data: payload)
         self.socket.write(envelope, promise: nil)
     }
 

@@ -2,18 +2,32 @@ import BurrowMux
 import BurrowTransport
 import NIOCore
 
-/// Sits after the mux on a session's channel and remembers why the session ended.
+/// Sits after the mux on a session's channel, remembers why the session ended and passes on
+/// what the mux observed (GoAway from the peer, pings' round trips).
 public final class SessionMonitor: ChannelInboundHandler, @unchecked Sendable {
     public typealias InboundIn = Never
 
     private var lastError: Error?
     /// Called on the event loop when the peer sends GoAway.
     public var onGoAway: (() -> Void)?
+    /// Called on the event loop with each answered ping's round trip. Set it with
+    /// `observeRoundTrips(on:_:)` from off the loop.
+    private var onRoundTrip: (@Sendable (TimeAmount) -> Void)?
 
     public init() {}
 
+    /// Hands each answered ping's round trip (heartbeats, and pings asked for) to `observer`,
+    /// or to nobody (nil).
+    public func observeRoundTrips(on loop: EventLoop, _ observer: (@Sendable (TimeAmount) -> Void)?) {
+        loop.execute { self.onRoundTrip = observer }
+    }
+
     public func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if case .goAwayReceived = event as? MuxSessionHandler.Event { self.onGoAway?() }
+        switch event as? MuxSessionHandler.Event {
+        case .goAwayReceived: self.onGoAway?()
+        case .pingAnswered(let rtt): self.onRoundTrip?(rtt)
+        default: break
+        }
         context.fireUserInboundEventTriggered(event)
     }
 

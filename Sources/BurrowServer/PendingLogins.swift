@@ -12,6 +12,7 @@ final class PendingLogins: Sendable {
     let total: Int
     let perAddress: Int
     private let logger: Logger
+    private let metrics: ServerMetrics
     private let state = NIOLockedValueBox(State())
 
     private struct State {
@@ -26,10 +27,11 @@ final class PendingLogins: Sendable {
     /// How often at most a refusal is logged; the refusals in between are counted in it.
     static let logInterval = TimeAmount.seconds(10)
 
-    init(total: Int, perAddress: Int, logger: Logger) {
+    init(total: Int, perAddress: Int, logger: Logger, metrics: ServerMetrics) {
         self.total = total
         self.perAddress = perAddress
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// One connection's place among the pending logins; `release()` gives it back (once).
@@ -77,12 +79,15 @@ final class PendingLogins: Sendable {
         }
         switch decision {
         case .admitted:
+            self.metrics.unauthenticated.increment()
             let ticket = Ticket(owner: self, address: address)
             channel.closeFuture.whenComplete { _ in ticket.release() }
             return ticket
         case .refusedQuietly:
+            self.metrics.unauthenticatedRefused.increment()
             return nil
         case .refused(let reason, let sinceLastLine):
+            self.metrics.unauthenticatedRefused.increment()
             let more = sinceLastLine > 0 ? " (and \(sinceLastLine) more refused since the last such line)" : ""
             let peer = PeerAddress(channel)
             self.logger.warning("\(listener): connection from \(peer) refused: \(reason)\(more)")
@@ -97,6 +102,7 @@ final class PendingLogins: Sendable {
     }
 
     private func give(back address: String) {
+        self.metrics.unauthenticated.decrement()
         self.state.withLockedValue { state in
             state.count -= 1
             let left = state.byAddress[address, default: 1] - 1

@@ -9,17 +9,23 @@ import NIOCore
 /// request within its token's rule, closed on request or when the session ends. The control
 /// conversation asks; this decides and keeps the listeners.
 actor PublicPorts {
-    /// Bridges a TCP visitor of `proxy` to a stream of the session.
-    typealias Bridge = @Sendable (_ visitor: Channel, _ peer: PeerAddress, _ proxy: String) -> EventLoopFuture<Void>
+    /// Bridges a TCP visitor of `proxy` to a stream of the session, counting into `meter`.
+    typealias Bridge = @Sendable (_ visitor: Channel, _ peer: PeerAddress, _ proxy: String, _ meter: ProxyMeter) -> EventLoopFuture<Void>
     /// Opens the stream of a UDP flow of `proxy` (one visitor address).
     typealias OpenFlow = @Sendable (_ visitor: SocketAddress, _ proxy: String) -> EventLoopFuture<Channel>
+
+    /// An open proxy: its public port, and the meter its visitors count into.
+    private struct Open {
+        let listener: any PublicListener
+        let meter: ProxyMeter
+    }
 
     private let environment: ServerEnvironment
     /// The session's event loop: its public listeners and their visitors run there.
     private let loop: EventLoop
     private let bridge: Bridge
     private let openFlow: OpenFlow
-    private var listeners: [String: PublicListener] = [:]
+    private var listeners: [String: Open] = [:]
     /// The session ended: a listener bound after this is closed at once.
     private var closed = false
 
@@ -30,13 +36,13 @@ actor PublicPorts {
         self.openFlow = openFlow
     }
 
-    /// Every open proxy and its port, by name.
-    var all: [(proxy: String, key: SessionRegistry.PortKey)] {
-        self.listeners.map { ($0.key, $0.value.key) }.sorted { $0.proxy < $1.proxy }
+    /// Every open proxy, its port and its traffic, by name.
+    var all: [(proxy: String, key: SessionRegistry.PortKey, traffic: ProxyMeter.Snapshot)] {
+        self.listeners.map { ($0.key, $0.value.listener.key, $0.value.meter.snapshot) }.sorted { $0.proxy < $1.proxy }
     }
 
     func port(of proxy: String) -> Int? {
-        self.listeners[proxy]?.key.port
+        self.listeners[proxy]?.listener.key.port
     }
 
     /// Opens a proxy's public port, or says why not.
@@ -126,6 +132,7 @@ actor PublicPorts {
         logger: Logger
     ) async throws {
         let host = self.environment.proxyBindHost
+        let meter = self.environment.metrics.proxyMeter(client: client, proxy: proxy)
         let listener: any PublicListener
         switch key.transport {
         case .tcp:
@@ -144,40 +151,47 @@ actor PublicPorts {
             listener = try await TCPPublicListener.bind(
                 host: host, port: key.port, on: self.loop, transport: transport, upgradeTimeout: upgradeTimeout
             ) { visitor, peer in
-                bridge(visitor, peer, proxy)
+                bridge(visitor, peer, proxy, meter)
             } onNote: { peer, note in
                 logger.info("proxy \(proxy) of client \(client): visitor \(peer): \(note)")
             }
         case .udp:
             let openFlow = self.openFlow
             listener = try await UDPPublicListener.bind(
-                host: host, port: key.port, on: self.loop, settings: udp, label: "proxy \(proxy) of client \(client)", logger: logger
+                host: host, port: key.port, on: self.loop, settings: udp, label: "proxy \(proxy) of client \(client)", logger: logger,
+                meter: meter
             ) { visitor in openFlow(visitor, proxy) }
         }
         guard !self.closed else {
             await listener.close()
+            meter.destroy()
             throw BurrowError(.controlClosed, "session closed")
         }
-        self.listeners[proxy] = listener
+        self.listeners[proxy] = Open(listener: listener, meter: meter)
+    }
+
+    /// Closes an open proxy: its port is freed and its series leave the metrics.
+    private func shut(_ open: Open) async {
+        await open.listener.close()
+        await self.environment.registry.release(open.listener.key)
+        open.meter.destroy()
     }
 
     /// Closes one proxy's listener and frees its port; returns the port.
     func close(_ proxy: String) async -> Int? {
-        guard let listener = self.listeners.removeValue(forKey: proxy) else { return nil }
-        await listener.close()
-        await self.environment.registry.release(listener.key)
-        return listener.key.port
+        guard let open = self.listeners.removeValue(forKey: proxy) else { return nil }
+        await self.shut(open)
+        return open.listener.key.port
     }
 
     /// Closes the listeners on ports outside `allowed` (a token's ports shrank); returns each
     /// proxy and its port.
     func closeAll(notIn allowed: PortSet) async -> [(proxy: String, port: Int)] {
         var closed: [(proxy: String, port: Int)] = []
-        for (proxy, listener) in self.listeners.sorted(by: { $0.key < $1.key }) where !allowed.contains(listener.key.port) {
+        for (proxy, open) in self.listeners.sorted(by: { $0.key < $1.key }) where !allowed.contains(open.listener.key.port) {
             self.listeners[proxy] = nil
-            await listener.close()
-            await self.environment.registry.release(listener.key)
-            closed.append((proxy, listener.key.port))
+            await self.shut(open)
+            closed.append((proxy, open.listener.key.port))
         }
         return closed
     }
@@ -187,11 +201,8 @@ actor PublicPorts {
         self.closed = true
         let all = self.listeners.values
         self.listeners.removeAll()
-        for listener in all {
-            await listener.close()
-            await self.environment.registry.release(listener.key)
-        }
-        return all.map(\.key.port).sorted()
+        for open in all { await self.shut(open) }
+        return all.map(\.listener.key.port).sorted()
     }
 
     /// "closed port 6000" or "closed ports 6000, 6001".

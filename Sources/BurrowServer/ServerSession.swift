@@ -20,6 +20,9 @@ struct ServerEnvironment: Sendable {
     /// The tokens now (the configuration's at start).
     let tokens: TokenTable
     let registry: SessionRegistry
+    let metrics: ServerMetrics
+    /// The last sessions that ended and why, for the dashboard.
+    let disconnects: DisconnectLog
     let logger: Logger
     /// Where public ports listen.
     let proxyBindHost: String
@@ -110,7 +113,7 @@ final class ServerSession: @unchecked Sendable {
         self.logger = logger
         self.ports = PublicPorts(
             environment: environment, loop: channel.eventLoop,
-            bridge: { visitor, peer, proxy in Self.bridge(visitor, peer: peer, proxy: proxy, mux: bound, logger: logger) },
+            bridge: { visitor, peer, proxy, meter in Self.bridge(visitor, peer: peer, proxy: proxy, meter: meter, mux: bound, logger: logger) },
             openFlow: { visitor, proxy in Self.openFlow(of: visitor, proxy: proxy, mux: bound) }
         )
         Self.live.increment()
@@ -157,6 +160,14 @@ final class ServerSession: @unchecked Sendable {
                 logger[metadataKey: "client"] = "\(key.client)"
                 self.conversation.withLockedValue { $0 = (rule, key.client, outbound) }
                 self.loggedInAt.withLockedValue { $0 = Int64(time(nil)) }
+                self.environment.metrics.sessions.increment()
+                let roundTrip = self.environment.metrics.roundTrip(client: key.client)
+                self.monitor.observeRoundTrips(on: self.channel.eventLoop) { roundTrip.record(Double($0.nanoseconds) / 1e9) }
+                defer {
+                    self.monitor.observeRoundTrips(on: self.channel.eventLoop, nil)
+                    roundTrip.destroy()
+                    self.environment.metrics.sessions.decrement()
+                }
                 try await self.serveRequests(&messages, outbound, client: key.client, logger: logger)
             }
         } catch let error as BurrowError where error.code == .protocolViolation {
@@ -180,6 +191,7 @@ final class ServerSession: @unchecked Sendable {
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
             let ports = closed.isEmpty ? "" : "; \(PublicPorts.closedPorts(closed))"
             logger.info("client \(key.client) disconnected (\(cause))\(ports)")
+            self.environment.disconnects.add(.init(client: key.client, address: "\(self.peer)", cause: cause, at: Int64(time(nil))))
         } else if !refused {
             let cause = await self.monitor.cause(on: self.channel.eventLoop)
             self.logger.info("connection from \(self.peer) closed before login (\(cause))")
@@ -196,10 +208,10 @@ final class ServerSession: @unchecked Sendable {
         case .success(.login(let message)):
             login = message
         case .success(let other):
-            return try await self.refuse(outbound, .badRequest, "expected a login message first, got \(other.type)",
+            return try await self.refuse(outbound, .badRequest, result: .badRequest, "expected a login message first, got \(other.type)",
                                          log: "client \(self.peer) sent \(other.type) instead of a login: closed")
         case .failure(let error):
-            return try await self.refuse(outbound, .badRequest, "malformed login: \(error)",
+            return try await self.refuse(outbound, .badRequest, result: .badRequest, "malformed login: \(error)",
                                          log: "client \(self.peer) sent a malformed login (\(error)): closed")
         }
         let checked: (clientNonce: [UInt8], proof: [UInt8])
@@ -207,35 +219,36 @@ final class ServerSession: @unchecked Sendable {
         case .success(let value):
             checked = value
         case .failure(let problem):
-            return try await self.refuse(outbound, .badRequest, "malformed login: \(problem)",
+            return try await self.refuse(outbound, .badRequest, result: .badRequest, "malformed login: \(problem)",
                                          log: "client \(self.peer) sent a malformed login (\(problem)): closed")
         }
         let rule = self.environment.tokens.rule { LoginProof.tokenHint($0.token.value) == login.tokenHint }
         guard let rule else {
-            return try await self.refuse(outbound, .authenticationFailed, "authentication failed: unknown token",
+            return try await self.refuse(outbound, .authenticationFailed, result: .wrongToken, "authentication failed: unknown token",
                                          log: "authentication failed for client \(login.name) from \(self.peer): unknown token")
         }
         let expected = LoginProof.clientProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: checked.clientNonce, name: login.name)
         guard LoginProof.matches(checked.proof, expected: expected) else {
-            return try await self.refuse(outbound, .authenticationFailed, "authentication failed: wrong proof for the token",
+            return try await self.refuse(outbound, .authenticationFailed, result: .replay, "authentication failed: wrong proof for the token",
                                          log: "authentication failed for client \(login.name) from \(self.peer): wrong proof for token \(rule.name) (wrong token, or a replayed login)")
         }
         let key = SessionRegistry.Key(token: rule.name, client: login.name)
         if let existing = await self.environment.registry.register(self, for: key) {
             guard await !existing.isAlive(within: .seconds(3)) else {
-                return try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected from \(existing.peer)",
+                return try await self.refuse(outbound, .alreadyConnected, result: .alreadyConnected, "client \(login.name) is already connected from \(existing.peer)",
                                              log: "client \(login.name) from \(self.peer) refused: already connected from \(existing.peer)")
             }
             self.logger.info("client \(login.name): previous session from \(existing.peer) did not answer a ping: replaced")
             existing.end(cause: "replaced by a new login from \(self.peer)")
             try? await existing.channel.closeFuture.get()
             guard await self.environment.registry.replace(existing, with: self, for: key) else {
-                return try await self.refuse(outbound, .alreadyConnected, "client \(login.name) is already connected",
+                return try await self.refuse(outbound, .alreadyConnected, result: .alreadyConnected, "client \(login.name) is already connected",
                                              log: "client \(login.name) from \(self.peer) refused: already connected")
             }
         }
         self.loggedIn.store(true, ordering: .relaxed)
         self.pendingLogin?.release()
+        self.environment.metrics.login(.ok)
         let sessionID = UInt64.random(in: 1 ... .max)
         let serverProof = LoginProof.serverProof(token: rule.token.value, serverNonce: serverNonce, clientNonce: checked.clientNonce, name: login.name)
         let heartbeat = Int(self.environment.configuration.heartbeatInterval.milliseconds)
@@ -261,9 +274,10 @@ final class ServerSession: @unchecked Sendable {
 
 
     private func refuse(
-        _ outbound: ControlOutbound, _ code: ControlMessage.LoginError.Code, _ message: String, log: String
+        _ outbound: ControlOutbound, _ code: ControlMessage.LoginError.Code, result: ServerMetrics.LoginResult, _ message: String, log: String
     ) async throws -> (SessionRegistry.Key, ServerConfig.TokenRule)? {
         self.logger.warning("\(log)")
+        self.environment.metrics.login(result)
         try await outbound.write(.loginError(.init(code: code, message: message)))
         return nil
     }
@@ -301,9 +315,10 @@ final class ServerSession: @unchecked Sendable {
         }
     }
 
-    /// A visitor arrived: open a stream to the client, send the header, glue the two.
+    /// A visitor arrived: open a stream to the client, send the header, glue the two; the
+    /// visitor and its bytes count into the proxy's meter.
     private static func bridge(
-        _ visitor: Channel, peer: PeerAddress, proxy: String, mux: NIOLoopBound<MuxSessionHandler>, logger: Logger
+        _ visitor: Channel, peer: PeerAddress, proxy: String, meter: ProxyMeter, mux: NIOLoopBound<MuxSessionHandler>, logger: Logger
     ) -> EventLoopFuture<Void> {
         let visitorAddress = peer.address?.hostAndPort ?? "unknown"
         return mux.value.openStream { stream in
@@ -311,7 +326,9 @@ final class ServerSession: @unchecked Sendable {
                 try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
                 let header = try MessageFraming.encode(VisitorHeader(proxy: proxy, visitorAddress: visitorAddress), allocator: stream.allocator)
                 stream.writeAndFlush(header, promise: nil)
-                try GlueHandler.glue(stream, visitor)
+                try GlueHandler.glue(visitor, stream, meter: meter)
+                meter.visitorArrived()
+                visitor.closeFuture.whenComplete { _ in meter.visitorLeft() }
                 logger.debug("visitor \(visitorAddress) for proxy \(proxy)")
             }
         }.map { _ in }.flatMapErrorThrowing { error in
@@ -344,7 +361,10 @@ final class ServerSession: @unchecked Sendable {
     func status() async -> SessionStatus? {
         guard let (rule, client, _) = self.conversation.withLockedValue({ $0 }),
               let since = self.loggedInAt.withLockedValue({ $0 }) else { return nil }
-        let proxies = await self.ports.all.map { SessionStatus.Proxy(name: $0.proxy, protocol: $0.key.transport.rawValue, port: $0.key.port) }
+        let proxies = await self.ports.all.map {
+            SessionStatus.Proxy(name: $0.proxy, protocol: $0.key.transport.rawValue, port: $0.key.port, traffic: $0.traffic)
+        }
+        let total = proxies.map(\.traffic).reduce(ProxyMeter.Snapshot(), +)
         // A ping's round trip (none if the client does not answer within a second), and the
         // streams open besides the control stream: TCP visitors and UDP flows.
         let mux = self.mux
@@ -358,7 +378,8 @@ final class ServerSession: @unchecked Sendable {
         let streams = (try? await loop.submit { mux.value.streamCount }.get()) ?? 1
         return SessionStatus(
             client: client, token: rule.name, address: "\(self.peer)", transport: self.transport, since: since,
-            roundTripMicroseconds: roundTrip.map { $0.nanoseconds / 1000 }, visitors: max(0, streams - 1), proxies: proxies
+            roundTripMicroseconds: roundTrip.map { $0.nanoseconds / 1000 }, visitors: max(0, streams - 1),
+            bytesIn: total.bytesIn, bytesOut: total.bytesOut, proxies: proxies
         )
     }
 

@@ -3,6 +3,7 @@ import BurrowCore
 import BurrowMux
 import BurrowTransport
 import Logging
+import CoreMetrics
 import NIOCore
 import NIOConcurrencyHelpers
 
@@ -26,16 +27,23 @@ public final class TunnelServer: Sendable {
     /// Where the `[websocket]` listener listens, once started (useful with port 0).
     public var webSocketAddress: SocketAddress? { self.boundWebSocket.withLockedValue { $0 } }
 
-    public init(configuration: ServerConfig, group: EventLoopGroup, logger: Logger) {
+    /// `metrics` makes the series `/metrics` exports (`PrometheusExport.factory`); by default
+    /// there are none, and only the counts of `/status` are kept.
+    public init(
+        configuration: ServerConfig, group: EventLoopGroup, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) {
         self.group = group
         self.running = NIOLockedValueBox(configuration)
         // Registered now, so that the first SIGUSR1 lists every count, zeros included.
         _ = (ServerSession.live, MuxSessionHandler.live, MuxSessionHandler.liveStreams)
+        let metrics = ServerMetrics(factory: metrics)
         self.pendingLogins = PendingLogins(
-            total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger
+            total: configuration.maxPendingLogins, perAddress: configuration.maxPendingLoginsPerAddress, logger: logger,
+            metrics: metrics
         )
         self.environment = ServerEnvironment(
-            configuration: configuration, tokens: TokenTable(configuration.tokens), registry: SessionRegistry(), logger: logger,
+            configuration: configuration, tokens: TokenTable(configuration.tokens), registry: SessionRegistry(),
+            metrics: metrics, disconnects: DisconnectLog(), logger: logger,
             proxyBindHost: configuration.proxyBindHost ?? configuration.bind.host
         )
     }
@@ -256,14 +264,14 @@ public final class TunnelServer: Sendable {
         return report
     }
 
-    /// What runs now: each client's session and its proxies.
-    public func status() async -> [SessionStatus] {
+    /// What runs now: each client's session and its proxies, and the sessions that ended last.
+    public func status() async -> ServerStatus {
         let sessions = self.sessions.withLockedValue { $0.values.map(\.session) }
         var all: [SessionStatus] = []
         for session in sessions {
             if let status = await session.status() { all.append(status) }
         }
-        return all.sorted { $0.client < $1.client }
+        return ServerStatus(sessions: all.sorted { $0.client < $1.client }, recentDisconnects: self.environment.disconnects.all)
     }
 
     /// Graceful stop: no new clients, no new visitors, GoAway to every client, then wait (up to

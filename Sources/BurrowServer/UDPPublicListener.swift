@@ -7,7 +7,8 @@ import NIOPosix
 
 /// A UDP public port: each visitor address is a flow, carried by a mux stream of its own that
 /// the session opens on the flow's first datagram. Flows idle for the proxy's timeout close;
-/// beyond its cap a new visitor is dropped while existing flows go on.
+/// beyond its cap a new visitor is dropped while existing flows go on. Flows, datagrams and
+/// drops count into the proxy's meter.
 struct UDPPublicListener: PublicListener {
     /// Opens the stream of a new flow (the session writes its header); succeeds with it.
     typealias OpenFlow = @Sendable (_ visitor: SocketAddress) -> EventLoopFuture<Channel>
@@ -17,7 +18,7 @@ struct UDPPublicListener: PublicListener {
 
     static func bind(
         host: String, port: Int, on loop: EventLoop, settings: UDPFlowSettings, label: String, logger: Logger,
-        openFlow: @escaping OpenFlow
+        meter: ProxyMeter, openFlow: @escaping OpenFlow
     ) async throws -> UDPPublicListener {
         let channel = try await DatagramBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
@@ -26,7 +27,7 @@ struct UDPPublicListener: PublicListener {
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
-                        UDPFlowDispatcher(settings: settings, label: label, logger: logger, openFlow: openFlow)
+                        UDPFlowDispatcher(settings: settings, label: label, logger: logger, meter: meter, openFlow: openFlow)
                     )
                 }
             }
@@ -66,20 +67,28 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     /// Names the proxy in log lines: "proxy dns of client lab".
     private let label: String
     private let logger: Logger
+    private let meter: ProxyMeter
     private let openFlow: UDPPublicListener.OpenFlow
     private var flows: [SocketAddress: Flow] = [:]
     /// Streams written in this read burst: flushed once at its end.
     private var unflushed: [Channel] = []
     private var sweep: RepeatedTask?
-    /// Datagrams dropped (no room in a stream, a flow over the cap), since the last log line.
+    /// Datagrams dropped (no room in a stream, a flow over the cap), since the last log line
+    /// (the meter has them all).
     private var dropped = 0
     private var lastCapLine: NIODeadline?
 
-    init(settings: UDPFlowSettings, label: String, logger: Logger, openFlow: @escaping UDPPublicListener.OpenFlow) {
+    init(settings: UDPFlowSettings, label: String, logger: Logger, meter: ProxyMeter, openFlow: @escaping UDPPublicListener.OpenFlow) {
         self.settings = settings
         self.label = label
         self.logger = logger
+        self.meter = meter
         self.openFlow = openFlow
+    }
+
+    private func drop() {
+        self.dropped += 1
+        self.meter.datagramsDropped(1)
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -115,7 +124,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         guard self.flows.count < self.settings.maximumFlows else {
-            self.dropped += 1
+            self.drop()
             if self.lastCapLine.map({ now - $0 >= .seconds(10) }) ?? true {
                 self.lastCapLine = now
                 self.logger.warning("\(self.label): at its cap of \(self.settings.maximumFlows) flows: new visitor \(visitor.hostAndPort) dropped (existing flows go on)")
@@ -133,18 +142,24 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                     stream.close(promise: nil)
                     return
                 }
+                let meter = self.meter
                 do {
-                    try DatagramBridge.join(stream: stream, socket: socket, peer: visitor) { flow.lastActive = .now() }
+                    try DatagramBridge.join(stream: stream, socket: socket, peer: visitor) { bytes in
+                        flow.lastActive = .now()
+                        meter.datagramOutbound(bytes)
+                    }
                 } catch {
                     stream.close(promise: nil)
                     return
                 }
                 flow.stream = stream
+                meter.visitorArrived()
                 self.logger.debug("\(self.label): flow of \(visitor.hostAndPort) opened")
                 // Idle time counts from here: a session slow to open the stream is not the
                 // visitor's silence.
                 flow.lastActive = .now()
                 stream.closeFuture.assumeIsolatedUnsafeUnchecked().whenComplete { _ in
+                    meter.visitorLeft()
                     if self.flows[visitor] === flow { self.flows[visitor] = nil }
                 }
                 for payload in flow.pending { self.deliver(payload, to: flow) }
@@ -163,7 +178,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             guard flow.pendingBytes + payload.readableBytes <= Self.pendingLimit.bytes,
                 flow.pending.count < Self.pendingLimit.datagrams
             else {
-                self.dropped += 1
+                self.drop()
                 return
             }
             flow.pending.append(ByteBufferAllocator().buffer(buffer: payload))
@@ -171,9 +186,10 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         if DatagramBridge.send(payload, into: stream) {
+            self.meter.datagramInbound(payload.readableBytes)
             if !self.unflushed.contains(where: { $0 === stream }) { self.unflushed.append(stream) }
         } else {
-            self.dropped += 1
+            self.drop()
         }
     }
 

@@ -10,30 +10,42 @@ import NIOCore
 /// session that died), or a write to it that fails, aborts the other at once: the peer behind
 /// it sees a reset, not a clean end, so a cut-off transfer never looks complete.
 ///
+/// With a `TrafficMeter`, each side adds what it read in a burst when the burst ends, and the
+/// first side to fail notes the abort.
+///
 /// Both channels must share one event loop: the handlers call each other directly.
 public final class GlueHandler {
     private var partner: GlueHandler?
     private var context: ChannelHandlerContext?
     /// Our channel asked to read while the partner could not take more.
     private var pendingRead = false
+    private let meter: (TrafficMeter, TrafficDirection)?
+    /// Bytes read in this burst, not yet added to the meter.
+    private var unmetered = 0
+    /// The meter has heard of this pair's abort.
+    private var abortNoted = false
 
-    private init() {}
+    private init(meter: (TrafficMeter, TrafficDirection)? = nil) {
+        self.meter = meter
+    }
 
-    /// Two handlers that forward to each other: add one to each channel.
-    public static func matchedPair() -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler()
-        let second = GlueHandler()
+    /// Two handlers that forward to each other: add one to each channel. With a meter, the
+    /// first handler's reads count as inbound (it sits on the visitor's side), the second's as
+    /// outbound.
+    public static func matchedPair(meter: TrafficMeter? = nil) -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler(meter: meter.map { ($0, .inbound) })
+        let second = GlueHandler(meter: meter.map { ($0, .outbound) })
         first.partner = second
         second.partner = first
         return (first, second)
     }
 
     /// Glues two channels on the same event loop, enabling half-closure on both. Call on that
-    /// event loop.
-    public static func glue(_ first: Channel, _ second: Channel) throws {
+    /// event loop. With a meter, `first` is the visitor's side: what it reads counts as inbound.
+    public static func glue(_ first: Channel, _ second: Channel, meter: TrafficMeter? = nil) throws {
         precondition(first.eventLoop === second.eventLoop, "glued channels must share an event loop")
         first.eventLoop.preconditionInEventLoop()
-        let (a, b) = Self.matchedPair()
+        let (a, b) = Self.matchedPair(meter: meter)
         try first.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         try second.syncOptions?.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
         try first.pipeline.syncOperations.addHandler(a)
@@ -71,9 +83,26 @@ extension GlueHandler {
         self.context?.closeAfterPendingWrites(mode: .all)
     }
 
-    /// The partner failed: abort at once, dropping what is pending.
+    /// The partner failed: abort at once, dropping what is pending. The meter notes the pair's
+    /// first abort only: ours may fail back at the partner.
     private func partnerAbort() {
-        self.context?.abort()
+        guard let context = self.context else { return }
+        if !self.abortNoted, let (meter, _) = self.meter {
+            self.abortNoted = true
+            self.partner?.abortNoted = true
+            meter.noteAbort()
+        }
+        context.abort()
+    }
+
+    /// Adds what this side read in the burst to the meter.
+    private func reportBurst() {
+        guard self.unmetered > 0, let (meter, direction) = self.meter else { return }
+        switch direction {
+        case .inbound: meter.addInbound(self.unmetered)
+        case .outbound: meter.addOutbound(self.unmetered)
+        }
+        self.unmetered = 0
     }
 
     private func partnerBecameWritable() {
@@ -89,7 +118,8 @@ extension GlueHandler {
 }
 
 extension GlueHandler: ChannelDuplexHandler {
-    public typealias InboundIn = NIOAny
+    /// Byte streams only (sockets, mux streams, WebSocket byte streams): the meter counts bytes.
+    public typealias InboundIn = ByteBuffer
     public typealias OutboundIn = NIOAny
     public typealias OutboundOut = NIOAny
 
@@ -102,19 +132,23 @@ extension GlueHandler: ChannelDuplexHandler {
     }
 
     public func handlerRemoved(context: ChannelHandlerContext) {
+        self.reportBurst()
         self.context = nil
         self.partner = nil
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if self.meter != nil { self.unmetered += self.unwrapInboundIn(data).readableBytes }
         self.partner?.partnerWrite(data)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
+        self.reportBurst()
         self.partner?.partnerFlush()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
+        self.reportBurst()
         self.partner?.partnerCloseFull()
         context.fireChannelInactive()
     }

@@ -23,6 +23,8 @@ struct AdminAPI<Config: Sendable>: Sendable {
     let now: @Sendable () -> String
     /// The `/status` document.
     let status: @Sendable () async -> any Encodable & Sendable
+    /// Where `/metrics` comes from: the process's metrics, exported.
+    let metrics: PrometheusExport
     /// Stops as SIGTERM does.
     let stop: @Sendable () -> Void
     let logger: Logger
@@ -69,8 +71,12 @@ struct AdminAPI<Config: Sendable>: Sendable {
 
     private func handle(_ route: AdminServer.Route, body: String?) async -> AdminServer.Response {
         switch route {
+        case .dashboard:
+            return AdminServer.Response(contentType: "text/html; charset=utf-8", body: DashboardPage.html)
         case .status:
             return Self.json(await self.status())
+        case .metrics:
+            return AdminServer.Response(contentType: PrometheusExport.contentType, body: self.metrics.render())
         case .now(let json):
             let toml = self.now()
             guard json else { return AdminServer.Response(contentType: "application/toml", body: toml) }

@@ -4,6 +4,7 @@ import BurrowCore
 import BurrowTransport
 import BurrowClient
 import BurrowMux
+import CoreMetrics
 import FoundationEssentials
 import Logging
 import NIOPosix
@@ -31,7 +32,12 @@ struct ClientCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try ConfigFile.load(self.config, ClientConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
-        let client = TunnelClient(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        // Metrics are kept for /metrics on the admin API: without one, there is nobody to read them.
+        let metrics = PrometheusExport()
+        let client = TunnelClient(
+            configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            metrics: configuration.admin == nil ? NOOPMetricsHandler.instance : metrics.factory
+        )
         Signals.onStatusRequest { logger.info("live objects: \(LiveObjects.summary())") }
         @Sendable func stop(_ why: String) {
             logger.info("\(why): stopping")
@@ -43,7 +49,11 @@ struct ClientCommand: AsyncParsableCommand {
             adapt: { client.adapt(to: $0) },
             reload: { client.reload(to: $0) },
             now: { client.configuration.redactedTOML },
-            status: { ClientStatus(name: configuration.name, server: "\(configuration.server)", proxies: client.status.map(ClientStatus.Proxy.init)) },
+            status: {
+                let running = client.configuration
+                return ClientStatus(name: running.name, server: "\(running.server)", loggedInAt: client.loggedInAt, proxies: client.status)
+            },
+            metrics: metrics,
             stop: { stop("admin API /stop") },
             logger: logger
         )
@@ -60,21 +70,10 @@ struct ClientCommand: AsyncParsableCommand {
 
 /// The client's `/status` document.
 struct ClientStatus: Encodable, Sendable {
-    struct Proxy: Encodable, Sendable {
-        let name: String
-        /// The public port, while the server publishes it.
-        let remotePort: Int?
-        /// Why the server refused it, when it did.
-        let refusal: String?
-
-        init(_ status: TunnelClient.ProxyStatus) {
-            self.name = status.name
-            self.remotePort = status.remotePort
-            self.refusal = status.refusal
-        }
-    }
-
     let name: String
     let server: String
-    let proxies: [Proxy]
+    /// When the session now running logged in (seconds since 1970); nil while there is none.
+    let loggedInAt: Int64?
+    /// Each proxy: its public port while published, why the server refused it, its traffic.
+    let proxies: [TunnelClient.ProxyStatus]
 }

@@ -3,6 +3,7 @@ import BurrowConfig
 import BurrowCore
 import BurrowServer
 import BurrowMux
+import CoreMetrics
 import FoundationEssentials
 import Logging
 import NIOPosix
@@ -29,7 +30,12 @@ struct ServerCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try ConfigFile.load(self.config, ServerConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
-        let server = TunnelServer(configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger)
+        // Metrics are kept for /metrics on the admin API: without one, there is nobody to read them.
+        let metrics = PrometheusExport()
+        let server = TunnelServer(
+            configuration: configuration, group: MultiThreadedEventLoopGroup.singleton, logger: logger,
+            metrics: configuration.admin == nil ? NOOPMetricsHandler.instance : metrics.factory
+        )
         do {
             try await server.start()
         } catch {
@@ -52,7 +58,8 @@ struct ServerCommand: AsyncParsableCommand {
             adapt: { try server.adapt(to: $0) },
             reload: { try await server.reload(to: $0) },
             now: { server.configuration.redactedTOML },
-            status: { ServerStatus(sessions: await server.status()) },
+            status: { await server.status() },
+            metrics: metrics,
             stop: { stop("admin API /stop") },
             logger: logger
         )
@@ -60,9 +67,4 @@ struct ServerCommand: AsyncParsableCommand {
         for await _ in stopped.stream {}
         await api?.close()
     }
-}
-
-/// The server's `/status` document.
-struct ServerStatus: Encodable, Sendable {
-    let sessions: [SessionStatus]
 }

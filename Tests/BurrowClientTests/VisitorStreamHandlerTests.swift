@@ -1,5 +1,6 @@
 @testable import BurrowClient
 import BurrowConfig
+import BurrowCore
 import BurrowMux
 import BurrowProtocol
 import BurrowTransport
@@ -27,8 +28,8 @@ import Testing
             return promise.futureResult
         }
 
-        func join(_ stream: Channel, to service: Channel, label: String, logger: Logger) throws {
-            try GlueHandler.glue(stream, service)
+        func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws {
+            try GlueHandler.glue(stream, service, meter: meter)
         }
 
         func answer() throws {
@@ -57,11 +58,15 @@ import Testing
         let channel: EmbeddedChannel
         let dialer: HeldDialer
         let events = EventRecorder()
+        let table = ProxyTable([], connectTimeout: .seconds(1))
+
+        /// The counts of the "web" proxy.
+        var traffic: ProxyMeter.Snapshot { self.table.entry("web")!.meter.snapshot }
 
         init() throws {
             self.channel = EmbeddedChannel(loop: self.loop)
             self.dialer = HeldDialer(loop: self.loop)
-            let table = ProxyTable([], connectTimeout: .seconds(1))
+            let table = self.table
             table.add(ClientConfig.Proxy(name: "web", type: .tcp, local: Endpoint(host: "127.0.0.1", port: 80), remotePort: nil), dialer: self.dialer)
             try self.channel.pipeline.syncOperations.addHandler(self.events)
             try VisitorStreamHandler.install(on: self.channel, proxies: table, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
@@ -94,6 +99,9 @@ import Testing
         try stream.dialer.service.writeInbound(ByteBuffer(string: "200"))
         #expect(try Self.text(stream.channel) == "200")
         #expect(stream.events.resets == 0)
+        // The proxy's meter: one visitor, its bytes after the header each way.
+        let traffic = stream.traffic
+        #expect((traffic.visitors, traffic.visitorsTotal, traffic.bytesIn, traffic.bytesOut) == (1, 1, 16, 3))
     }
 
     @Test func aVisitorThatFinishesBeforeTheServiceAnswersStillDeliversItsBytes() throws {
@@ -118,6 +126,8 @@ import Testing
         try stream.send(header: "web", then: "hello")
         stream.dialer.refuse()
         #expect(stream.events.resets == 1)
+        #expect(stream.traffic.localConnectFailures == 1)
+        #expect(stream.traffic.visitorsTotal == 0)
     }
 
     @Test func aMalformedHeaderResetsTheStream() throws {

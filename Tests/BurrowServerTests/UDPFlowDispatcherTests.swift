@@ -1,4 +1,5 @@
 import BurrowConfig
+import BurrowCore
 import BurrowMux
 import Logging
 import NIOCore
@@ -15,12 +16,15 @@ import Testing
         /// The stream each flow asked for, completed by the test.
         let opening: EventLoopPromise<Channel>
         let visitor = try! SocketAddress(ipAddress: "192.0.2.1", port: 5000)
+        let meter = ProxyMeter(.server, labels: [])
 
         init(settings: UDPFlowSettings = UDPFlowSettings()) throws {
             self.socket = EmbeddedChannel(loop: self.loop)
             let opening = self.loop.makePromise(of: Channel.self)
             self.opening = opening
-            let dispatcher = UDPFlowDispatcher(settings: settings, label: "proxy dns of client lab", logger: Logger(label: "test")) { _ in opening.futureResult }
+            let dispatcher = UDPFlowDispatcher(
+                settings: settings, label: "proxy dns of client lab", logger: Logger(label: "test"), meter: self.meter
+            ) { _ in opening.futureResult }
             try self.socket.pipeline.syncOperations.addHandler(dispatcher)
             try self.socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 53)).wait()
         }
@@ -52,6 +56,9 @@ import Testing
         let stream = try port.openStream()
         let frames = try Port.frames(stream)
         #expect(frames.map { String(buffer: $0) } == (0..<3).map { "\u{0}\u{a}datagram \($0)" })
+        // Counted as they go into the stream: one flow, three datagrams, nothing dropped.
+        let traffic = port.meter.snapshot
+        #expect((traffic.visitors, traffic.datagramsIn, traffic.bytesIn, traffic.datagramsDropped) == (1, 3, 30, 0))
     }
 
     /// A flood of tiny datagrams before the stream opens is bounded in number as well as in
@@ -61,6 +68,7 @@ import Testing
         for _ in 0..<1_000 { try port.receive(ByteBuffer(bytes: [0x2a])) }
         let stream = try port.openStream()
         #expect(try Port.frames(stream).count == UDPFlowDispatcher.pendingLimit.datagrams)
+        #expect(port.meter.snapshot.datagramsDropped == 1_000 - UDPFlowDispatcher.pendingLimit.datagrams)
     }
 
     @Test func aFloodOfLargeDatagramsIsCappedInBytes() throws {

@@ -50,13 +50,13 @@ import Glibc
         let visitorEnding = Ending()
         let serviceEnding = Ending()
 
-        init() throws {
+        init(meter: TrafficMeter? = nil) throws {
             self.visitor = EmbeddedChannel(loop: self.loop)
             self.service = EmbeddedChannel(loop: self.loop)
             try self.visitor.pipeline.syncOperations.addHandler(self.visitorEnding)
             try self.service.pipeline.syncOperations.addHandler(self.serviceEnding)
             try self.visitor.pipeline.syncOperations.addHandler(self.visitorReads)
-            let (a, b) = GlueHandler.matchedPair()
+            let (a, b) = GlueHandler.matchedPair(meter: meter)
             try self.visitor.pipeline.syncOperations.addHandler(a)
             try self.service.pipeline.syncOperations.addHandler(b)
             try self.visitor.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
@@ -98,6 +98,53 @@ import Glibc
         pair.service.isWritable = true
         pair.service.pipeline.fireChannelWritabilityChanged()
         #expect(pair.visitorReads.reads == before + 1)
+    }
+
+    /// Records what a metered pair reports, and when.
+    final class Tally: TrafficMeter, @unchecked Sendable {
+        var inbound: [Int] = []
+        var outbound: [Int] = []
+        var aborts = 0
+
+        func addInbound(_ bytes: Int) { self.inbound.append(bytes) }
+        func addOutbound(_ bytes: Int) { self.outbound.append(bytes) }
+        func noteAbort() { self.aborts += 1 }
+    }
+
+    /// Bytes are added once per read burst, at its end: three reads, one report; the visitor's
+    /// side counts in, the service's out.
+    @Test func aMeterHearsOfEachReadBurstOnce() throws {
+        let tally = Tally()
+        let pair = try Pair(meter: tally)
+        for word in ["one ", "two ", "three"] { pair.visitor.pipeline.fireChannelRead(ByteBuffer(string: word)) }
+        #expect(tally.inbound.isEmpty)
+        pair.visitor.pipeline.fireChannelReadComplete()
+        #expect(tally.inbound == [13])
+        #expect(try Self.text(pair.service) == "one two three")
+        try pair.service.writeInbound(ByteBuffer(string: "answer"))
+        #expect(tally.outbound == [6])
+        #expect(tally.aborts == 0)
+    }
+
+    /// Bytes read in a burst that ends with the channel still count.
+    @Test func aMeterHearsOfTheLastBurstWhenTheChannelCloses() throws {
+        let tally = Tally()
+        let pair = try Pair(meter: tally)
+        pair.service.pipeline.fireChannelRead(ByteBuffer(string: "bye"))
+        pair.service.pipeline.fireChannelInactive()
+        #expect(tally.outbound == [3])
+    }
+
+    /// An abort is counted once per pair, whichever side fails and however the failure echoes
+    /// back.
+    @Test func aMeterCountsAPairsAbortOnce() throws {
+        let tally = Tally()
+        let pair = try Pair(meter: tally)
+        pair.visitor.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        pair.service.pipeline.fireErrorCaught(ChannelError.ioOnClosedChannel)
+        pair.loop.run()
+        #expect(tally.aborts == 1)
+        #expect(pair.serviceEnding.aborted)
     }
 
     @Test func anErrorOnOneSideEndsTheOtherAtOnce() throws {

@@ -2,14 +2,18 @@
 """Loads a page in headless Chromium (Debian's `chromium`) and prints its DOM once the page
 says it is done, for the tunnel tests.
 
-    chromium_dom.py URL PROFILE_DIR
+    chromium_dom.py URL PROFILE_DIR [--until EXPRESSION] [--screenshot FILE.png]
 
 `--dump-dom` dumps at the load event, before a page's WebSocket has answered; this waits for
 the page instead: it drives Chromium over the DevTools protocol (python3-websockets), loads URL,
-waits until `document.body.dataset.done` is set (by the page, on its last event; no polling, a
-MutationObserver), then prints `document.documentElement.outerHTML`. Exits 1 with a line on
-stderr if that takes over 30 s. Chromium's profile goes to PROFILE_DIR; Chromium ends with us.
+waits until EXPRESSION holds (by default `document.body.dataset.done !== undefined`, set by the
+page on its last event; no polling, a MutationObserver), then prints
+`document.documentElement.outerHTML`, and with --screenshot writes what the page shows (1280
+pixels wide) as a PNG, as `--screenshot` would. Exits 1 with a line on stderr if that takes
+over 30 s. Chromium's profile goes to PROFILE_DIR; Chromium ends with us.
 """
+import argparse
+import base64
 import asyncio
 import json
 import subprocess
@@ -18,8 +22,8 @@ import threading
 
 import websockets
 
-WAIT_FOR_DONE = """new Promise(resolve => {
-  const done = () => document.body && document.body.dataset.done !== undefined;
+WAIT_FOR = """new Promise(resolve => {
+  const done = () => document.body && (UNTIL);
   if (done()) return resolve(true);
   new MutationObserver(() => { if (done()) resolve(true); })
     .observe(document.documentElement, {attributes: true, subtree: true, childList: true});
@@ -57,7 +61,7 @@ class DevTools:
         return await self.events.setdefault(method, asyncio.Queue()).get()
 
 
-async def dom(url, profile):
+async def dom(url, profile, until, screenshot):
     chromium = subprocess.Popen(
         ["/usr/bin/chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
@@ -81,11 +85,16 @@ async def dom(url, profile):
             attached = await devtools.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)
             session = attached["sessionId"]
             await devtools.call("Page.enable", session)
+            await devtools.call("Emulation.setDeviceMetricsOverride", session, width=1280, height=720, deviceScaleFactor=1, mobile=False)
             await devtools.call("Page.navigate", session, url=url)
             await devtools.event("Page.loadEventFired")
-            await devtools.call("Runtime.evaluate", session, expression=WAIT_FOR_DONE, awaitPromise=True)
+            await devtools.call("Runtime.evaluate", session, expression=WAIT_FOR.replace("UNTIL", until), awaitPromise=True)
             result = await devtools.call("Runtime.evaluate", session, expression="document.documentElement.outerHTML")
             print(result["result"]["value"], flush=True)
+            if screenshot:
+                shot = await devtools.call("Page.captureScreenshot", session, format="png", captureBeyondViewport=True)
+                with open(screenshot, "wb") as file:
+                    file.write(base64.b64decode(shot["data"]))
             reader.cancel()
     finally:
         chromium.kill()
@@ -93,8 +102,14 @@ async def dom(url, profile):
 
 
 def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("profile")
+    parser.add_argument("--until", default="document.body.dataset.done !== undefined")
+    parser.add_argument("--screenshot")
+    arguments = parser.parse_args()
     try:
-        asyncio.run(asyncio.wait_for(dom(sys.argv[1], sys.argv[2]), 30))
+        asyncio.run(asyncio.wait_for(dom(arguments.url, arguments.profile, arguments.until, arguments.screenshot), 30))
     except asyncio.TimeoutError:
         print("the page did not finish within 30 s", file=sys.stderr, flush=True)
         sys.exit(1)
