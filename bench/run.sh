@@ -11,6 +11,8 @@
 # and the round trip of one 64-byte datagram at a time. WebSocket gets one too: a WebSocket
 # client (burrow-bench's) to the TCP echo through websockify, `burrow bridge` and a burrow
 # `websocket` proxy (over tcp): one stream's echoed throughput and the 64-byte round trip.
+# Metrics get a row: burrow over tcp with an admin API (metrics on, /metrics scraped) against the
+# same build without one, single-stream throughput in alternating rounds.
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
 # Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
@@ -95,11 +97,18 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
 fingerprint=$("$bin/burrow" fingerprint "$work/tls.crt")
 
 # Starts a burrow server and client publishing the echo and iperf3 services.
-# $1 name, $2 scheme (tcp|tls|ws); sets ${1}_echo, ${1}_iperf, ${1}_udp_echo, ${1}_server_pid,
+# $1 name, $2 scheme (tcp|tls|ws), $3 (optional) "metrics": both get an admin API, so they keep
+# metrics (server's on ${1}_server_admin, client's on ${1}_client_admin); sets ${1}_echo, ${1}_iperf, ${1}_udp_echo, ${1}_server_pid,
 # ${1}_client_pid, ${1}_wsproxy (a websocket proxy to the echo, path /echo). iperf3's port is
 # published for TCP and UDP (its datagrams follow its control connection's port).
 start_burrow() {
   local name=$1 scheme=$2 server_port echo iperf udp_echo ws_echo server_extra="" client_tls="" url dial_port
+  local server_admin="" client_admin=""
+  if [ "${3:-}" = metrics ]; then
+    server_admin=$(free_port); client_admin=$(free_port)
+    printf -v "${name}_server_admin" %s "$server_admin"; printf -v "${name}_client_admin" %s "$client_admin"
+    server_admin=$(printf '[admin]\nbind = "127.0.0.1:%s"' "$server_admin"); client_admin=$(printf '[admin]\nbind = "127.0.0.1:%s"' "$client_admin")
+  fi
   server_port=$(free_port); echo=$(free_port); iperf=$(free_port); udp_echo=$(free_port); ws_echo=$(free_port)
   url="$scheme://127.0.0.1:$server_port"; dial_port=$server_port
   if [ "$scheme" = tls ]; then
@@ -114,6 +123,7 @@ start_burrow() {
   cat > "$work/server-$name.toml" <<CONF
 bind = "127.0.0.1:$server_port"
 $server_extra
+$server_admin
 [[tokens]]
 name = "bench"
 token = "$token"
@@ -124,6 +134,7 @@ server = "$url"
 token = "$token"
 name = "bench"
 $client_tls
+$client_admin
 [[proxies]]
 name = "echo"
 local = "127.0.0.1:$echo_port"
@@ -158,9 +169,12 @@ CONF
 start_burrow burrow tcp
 start_burrow burrow_tls tls
 start_burrow burrow_ws ws
+start_burrow burrow_metrics tcp metrics
 
 for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo" "$burrow_iperf" "$burrow_tls_echo" "$burrow_tls_iperf" \
-            "$burrow_ws_echo" "$burrow_ws_iperf" "$websockify_port" "$bridge_port" "$burrow_wsproxy"; do wait_port "$port"; done
+            "$burrow_ws_echo" "$burrow_ws_iperf" "$websockify_port" "$bridge_port" "$burrow_wsproxy" "$burrow_metrics_iperf"; do
+  wait_port "$port"
+done
 
 # Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
 # at a time and may still be closing the previous one ("server is busy"): retry a few times.
@@ -286,6 +300,20 @@ for target in websockify bridge proxy; do
 done
 json="${json%,}},"
 
+# Metrics on (an admin API on both sides) against off, same build, single stream, alternating
+# rounds so that neither gets the machine's better moments; the median of each.
+json+="\"metrics\": {\"off\": ["
+on_list=""
+for round in 1 2 3; do
+  echo "measuring metrics off/on, round $round..." >&2
+  json+="$(iperf_gbps "$burrow_iperf"),"
+  on_list+="$(iperf_gbps "$burrow_metrics_iperf"),"
+done
+# What the metrics-on server counted: the bytes iperf3 sent through it.
+counted=$(curl -s "http://127.0.0.1:$burrow_metrics_server_admin/metrics" \
+  | awk '/^burrow_server_bytes_total\{.*proxy="iperf".*direction="in"/ {print $2}')
+json="${json%,}], \"on\": [${on_list%,}], \"counted_bytes_in\": ${counted:-0}},"
+
 # Memory: burrow server + client, idle and while holding idle visitor connections.
 idle=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
 coproc HOLD { "$bin/burrow-bench" hold --port "$burrow_echo" --count "$held"; }
@@ -346,5 +374,11 @@ ws_row("round trip 64 B, p50", lambda x: x["latency"]["p50_us"], "µs (lower is 
 ws_row("round trip 64 B, p99", lambda x: x["latency"]["p99_us"], "µs (lower is better)")
 print(f"burrow bridge: throughput {w['bridge']['stream']['gbps'] / w['websockify']['stream']['gbps']:.2f}x websockify's (goal >= 3), "
       f"round trip p50 {w['bridge']['latency']['p50_us'] / w['websockify']['latency']['p50_us']:.2f}x (goal <= 0.5)")
+mt = r["metrics"]
+median = lambda values: sorted(values)[len(values) // 2]
+off, on = median(mt["off"]), median(mt["on"])
+print()
+print(f"metrics: single stream with metrics on {on:.2f} Gbit/s vs off {off:.2f} Gbit/s = {on / off:.3f}x (goal >= 0.97); "
+      f"rounds off {mt['off']}, on {mt['on']}; the server counted {mt['counted_bytes_in'] / 1e9:.2f} GB in")
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
 PY

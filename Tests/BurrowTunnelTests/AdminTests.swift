@@ -301,22 +301,10 @@ extension AdminTests {
         defer { plain.terminate() }
         _ = try await plain.line(containing: "proxy web: ")
 
-        // Connect, close, again, until the reload is done and 100 more attempts after it.
-        let refused = try await withThrowingTaskGroup(of: Int.self) { group in
-            let done = NIOLockedValueBox(false)
-            group.addTask {
-                var refused = 0, after = 0
-                while after < 100 {
-                    if done.withLockedValue({ $0 }) { after += 1 }
-                    if await Visitor.isRefused(port: tunnel) { refused += 1 }
-                }
-                return refused
-            }
+        let refused = try await Self.refusals(port: tunnel) {
             let answer = try await Self.curl("POST", admin, "/reload", body: config(bind: tunnel, tls: true))
             #expect(answer.first == "200", "\(answer)")
             #expect(answer.contains { $0.contains("tls: certificate") }, "\(answer)")
-            done.withLockedValue { $0 = true }
-            return try await group.next()!
         }
         #expect(refused == 0)
         let secure = try harness.startClient(
@@ -334,7 +322,39 @@ extension AdminTests {
         #expect(!(await Visitor.isRefused(port: moved)))
         #expect(try await Visitor.exchange(port: ports[0], sending: ByteBuffer(string: "still here")) == ByteBuffer(string: "still here"))
         #expect(!plain.lines.contains { $0.contains("next attempt in") }, "\(plain.lines)")
+
+        // Then onto every address at that port: 0.0.0.0 overlaps 127.0.0.1, both listen for a
+        // moment (SO_REUSEPORT), and a connect loop to 127.0.0.1 sees nothing refused.
+        let everywhere = config(bind: moved, tls: true)
+            .replacingOccurrences(of: "bind = \"127.0.0.1:\(moved)\"", with: "bind = \"0.0.0.0:\(moved)\"")
+        let refusedOnMove = try await Self.refusals(port: moved) {
+            let answer = try await Self.curl("POST", admin, "/reload", body: everywhere)
+            #expect(answer.first == "200", "\(answer)")
+        }
+        #expect(refusedOnMove == 0)
+        _ = try await server.line(containing: "stopped listening on 127.0.0.1:\(moved) for the tunnel port")
+        #expect(server.lines.contains { $0.contains("listening for clients on 0.0.0.0:\(moved) over tls") }, "\(server.lines)")
+        #expect(try await Visitor.exchange(port: ports[0], sending: ByteBuffer(string: "and here")) == ByteBuffer(string: "and here"))
         try await echo.channel.close()
+    }
+
+    /// Connects to `port` and closes, again and again, while `change` runs and for 100 attempts
+    /// after it; returns how many attempts were refused.
+    static func refusals(port: Int, during change: () async throws -> Void) async throws -> Int {
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            let done = NIOLockedValueBox(false)
+            group.addTask {
+                var refused = 0, after = 0
+                while after < 100 {
+                    if done.withLockedValue({ $0 }) { after += 1 }
+                    if await Visitor.isRefused(port: port) { refused += 1 }
+                }
+                return refused
+            }
+            try await change()
+            done.withLockedValue { $0 = true }
+            return try await group.next()!
+        }
     }
 
     /// A new token in the client's file starts a new session at once; the old one is handed
