@@ -118,6 +118,7 @@ let package = Package(
         .executableTarget(
             name: "burrow",
             dependencies: [
+                "CMallocSupport",
                 "BurrowServer",
                 "BurrowClient",
                 "BurrowCore",
@@ -146,6 +147,9 @@ let package = Package(
         // posix_spawn's "close every descriptor above stderr", a GNU extension Swift's Glibc
         // module leaves out: peer processes in tests must not inherit the test's sockets.
         .target(name: "CSpawnSupport"),
+        // glibc's mallopt, mallinfo2 and malloc_trim (malloc.h is not in Swift's Glibc module),
+        // for the command line's memory policy.
+        .target(name: "CMallocSupport"),
         // Shared by the test targets: in-memory session pairs, loopback helpers, byte sinks,
         // peer processes.
         .target(

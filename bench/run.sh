@@ -13,6 +13,9 @@
 # `websocket` proxy (over tcp): one stream's echoed throughput and the 64-byte round trip.
 # Metrics get a row: burrow over tcp with an admin API (metrics on, /metrics scraped) against the
 # same build without one, single-stream throughput in alternating rounds.
+# The peer tunnels frp, rathole and bore (../shared/peers, or $BURROW_PEERS; skipped when absent)
+# join the TCP workloads, and a last table puts burrow against the best of them, with memory:
+# idle, per held idle visitor, and after the held visitors are gone.
 # Absolute numbers on a shared machine are noise; the ratios within one run are the result.
 #
 # Usage: bench/run.sh [--quick]      (--quick: shorter runs, fewer held connections)
@@ -176,6 +179,75 @@ for port in "$socat_echo" "$socat_iperf" "$ssh_echo" "$ssh_iperf" "$burrow_echo"
   wait_port "$port"
 done
 
+# --- peer tunnels: frp, rathole, bore, each publishing the echo and iperf3 services ------------
+peers_dir=${BURROW_PEERS:-../shared/peers}
+peer_targets=()
+declare -A peer_pids=() peer_memory_pids=()
+if [ -x "$peers_dir/frps" ] && [ -x "$peers_dir/frpc" ]; then
+  frp_port=$(free_port); frp_echo=$(free_port); frp_iperf=$(free_port)
+  printf '[common]\nbind_addr = 127.0.0.1\nbind_port = %s\ntoken = %s\nlog_level = warn\n' "$frp_port" "$token" > "$work/frps.ini"
+  printf '[common]\nserver_addr = 127.0.0.1\nserver_port = %s\ntoken = %s\nlog_level = warn\n' "$frp_port" "$token" > "$work/frpc.ini"
+  printf '[echo]\ntype = tcp\nlocal_ip = 127.0.0.1\nlocal_port = %s\nremote_port = %s\n' "$echo_port" "$frp_echo" >> "$work/frpc.ini"
+  printf '[iperf]\ntype = tcp\nlocal_ip = 127.0.0.1\nlocal_port = %s\nremote_port = %s\n' "$iperf_port" "$frp_iperf" >> "$work/frpc.ini"
+  "$peers_dir/frps" -c "$work/frps.ini" >/dev/null & pids+=($!); frp_server_pid=$!
+  wait_port "$frp_port"
+  "$peers_dir/frpc" -c "$work/frpc.ini" >/dev/null & pids+=($!)
+  peer_pids[frp]="$frp_server_pid $!"; peer_memory_pids[frp]=${peer_pids[frp]}
+  peer_targets+=(frp)
+fi
+if [ -x "$peers_dir/rathole" ]; then
+  rathole_port=$(free_port); rathole_echo=$(free_port); rathole_iperf=$(free_port)
+  cat > "$work/rathole-server.toml" <<CONF
+[server]
+bind_addr = "127.0.0.1:$rathole_port"
+default_token = "$token"
+[server.services.echo]
+bind_addr = "127.0.0.1:$rathole_echo"
+nodelay = true
+[server.services.iperf]
+bind_addr = "127.0.0.1:$rathole_iperf"
+nodelay = true
+CONF
+  cat > "$work/rathole-client.toml" <<CONF
+[client]
+remote_addr = "127.0.0.1:$rathole_port"
+default_token = "$token"
+[client.services.echo]
+local_addr = "127.0.0.1:$echo_port"
+nodelay = true
+[client.services.iperf]
+local_addr = "127.0.0.1:$iperf_port"
+nodelay = true
+CONF
+  RUST_LOG=error "$peers_dir/rathole" --server "$work/rathole-server.toml" >/dev/null & pids+=($!); rathole_server_pid=$!
+  wait_port "$rathole_port"
+  RUST_LOG=error "$peers_dir/rathole" --client "$work/rathole-client.toml" >/dev/null & pids+=($!)
+  peer_pids[rathole]="$rathole_server_pid $!"; peer_memory_pids[rathole]=${peer_pids[rathole]}
+  peer_targets+=(rathole)
+fi
+# bore's server listens on 0.0.0.0:7835 (fixed in 0.5.2): only when nothing else holds it.
+if [ -x "$peers_dir/bore" ] && ! (exec 3<>/dev/tcp/127.0.0.1/7835) 2>/dev/null; then
+  bore_echo=$(free_port); bore_iperf=$(free_port)
+  "$peers_dir/bore" server --min-port 1024 --max-port 65535 --secret "$token" >/dev/null 2>&1 & pids+=($!); bore_server_pid=$!
+  wait_port 7835
+  # One client process per service: memory counts the server and the echo's client.
+  "$peers_dir/bore" local "$echo_port" --local-host 127.0.0.1 --to 127.0.0.1 --port "$bore_echo" --secret "$token" >/dev/null 2>&1 & pids+=($!)
+  bore_echo_pid=$!
+  "$peers_dir/bore" local "$iperf_port" --local-host 127.0.0.1 --to 127.0.0.1 --port "$bore_iperf" --secret "$token" >/dev/null 2>&1 & pids+=($!)
+  peer_pids[bore]="$bore_server_pid $bore_echo_pid $!"; peer_memory_pids[bore]="$bore_server_pid $bore_echo_pid"
+  peer_targets+=(bore)
+fi
+[ ${#peer_targets[@]} -gt 0 ] || echo "no peer tunnels in $peers_dir: frp, rathole and bore are skipped" >&2
+# A peer's public port may listen before its client has connected: wait for an echo through it.
+wait_echo() {
+  for _ in $(seq 1 100); do "$bin/burrow-bench" latency --port "$1" --count 1 >/dev/null 2>&1 && return 0; sleep 0.1; done
+  echo "no echo through port $1" >&2; return 1
+}
+for peer in "${peer_targets[@]}"; do
+  port_var="${peer}_echo"; wait_echo "${!port_var}"
+  port_var="${peer}_iperf"; wait_port "${!port_var}"
+done
+
 # Gbit/s received by an iperf3 run ($1 port, then extra iperf3 flags). iperf3 serves one test
 # at a time and may still be closing the previous one ("server is busy"): retry a few times.
 iperf_gbps() {
@@ -257,7 +329,12 @@ declare -A burrow_pids=([burrow]="$burrow_server_pid $burrow_client_pid" [burrow
                        [burrow_ws]="$burrow_ws_server_pid $burrow_ws_client_pid")
 declare -A iperf_ports=([direct]=$iperf_port [socat]=$socat_iperf [ssh]=$ssh_iperf [burrow]=$burrow_iperf [burrow_tls]=$burrow_tls_iperf
                        [burrow_ws]=$burrow_ws_iperf)
-targets=(direct socat ssh burrow burrow_tls burrow_ws)
+for peer in "${peer_targets[@]}"; do
+  port_var="${peer}_echo"; echo_ports[$peer]=${!port_var}
+  port_var="${peer}_iperf"; iperf_ports[$peer]=${!port_var}
+  burrow_pids[$peer]=${peer_pids[$peer]}
+done
+targets=(direct socat ssh burrow burrow_tls burrow_ws "${peer_targets[@]}")
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
@@ -314,21 +391,35 @@ counted=$(curl -s "http://127.0.0.1:$burrow_metrics_server_admin/metrics" \
   | awk '/^burrow_server_bytes_total\{.*proxy="iperf".*direction="in"/ {print $2}')
 json="${json%,}], \"on\": [${on_list%,}], \"counted_bytes_in\": ${counted:-0}},"
 
-# Memory: burrow server + client, idle and while holding idle visitor connections.
-idle=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
-coproc HOLD { "$bin/burrow-bench" hold --port "$burrow_echo" --count "$held"; }
-read -r held_line <&"${HOLD[0]}"
-# Every visitor is bridged once an echo through the newest connection works.
-"$bin/burrow-bench" latency --port "$burrow_echo" --count 10 >/dev/null
-holding=$(rss_kib "$burrow_server_pid" "$burrow_client_pid")
-exec {HOLD[1]}>&-
-json+="\"burrow_memory\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"held\": $held}}"
+# Memory: server + client of burrow and of each peer, idle, while holding idle visitor
+# connections, and once they are gone again: 7 s later, for the closes to cross and for burrow's
+# allocator policy to give freed memory back (it looks every 5 s).
+declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
+for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
+json+="\"memory\": {"
+for target in burrow "${peer_targets[@]}"; do
+  echo "measuring memory of $target..." >&2
+  idle=$(rss_kib ${memory_pids[$target]})
+  coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held"; }
+  read -r held_line <&"${HOLD[0]}"
+  # Every visitor is bridged once an echo through the newest connection works.
+  "$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count 10 >/dev/null
+  holding=$(rss_kib ${memory_pids[$target]})
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" 2>/dev/null || true
+  sleep 7
+  "$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count 10 >/dev/null
+  after=$(rss_kib ${memory_pids[$target]})
+  json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
+done
+json="${json%,}}}"
 echo "$json" | python3 -m json.tool > "$out/results.json"
 
 python3 - "$out/results.json" <<'PY'
 import json, sys, platform, os
 r = json.load(open(sys.argv[1]))
-targets = ["direct", "socat", "ssh", "burrow", "burrow_tls", "burrow_ws"]
+peers = [t for t in ["frp", "rathole", "bore"] if t in r]
+targets = ["direct", "socat", "ssh", "burrow", "burrow_tls", "burrow_ws"] + peers
 def row(name, get, unit, higher_is_better=True):
     base = get(r["socat"])
     cells = []
@@ -348,7 +439,7 @@ for t in ["burrow", "burrow_tls", "burrow_ws"]:
     print(f"{t}: single stream {r[t]['single_gbps'] / r['burrow']['single_gbps']:.2f} of burrow over tcp, "
           f"reverse {r[t]['reverse_gbps'] / r['burrow']['reverse_gbps']:.2f}; "
           f"server + client CPU {r[t]['cpu_s_per_gb']:.2f} s per GB carried")
-m = r["burrow_memory"]
+m = r["memory"]["burrow"]
 per = (m["holding_kib"] - m["idle_kib"]) / m["held"]
 u = r["udp"]
 print()
@@ -381,4 +472,25 @@ print()
 print(f"metrics: single stream with metrics on {on:.2f} Gbit/s vs off {off:.2f} Gbit/s = {on / off:.3f}x (goal >= 0.97); "
       f"rounds off {mt['off']}, on {mt['on']}; the server counted {mt['counted_bytes_in'] / 1e9:.2f} GB in")
 print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holding {m['held']} idle visitors {m['holding_kib'] / 1024:.1f} MiB = {per:.2f} KiB per visitor")
+# Burrow against the peer tunnels (issue 16's table): each figure, and burrow's ratio to the best peer.
+if peers:
+    mem = r["memory"]
+    def per_visitor(t): return (mem[t]["holding_kib"] - mem[t]["idle_kib"]) / mem[t]["held"]
+    rows = [
+        ("single-stream throughput, Gbit/s", lambda t: r[t]["single_gbps"], max, ">= 1.5x"),
+        ("64 B round trip p50, µs", lambda t: r[t]["latency"]["p50_us"], min, "<= 0.8x"),
+        ("new connections/s, 16 in flight", lambda t: r[t]["rate"]["connections_per_second"], max, ">= 1.5x"),
+        ("idle RSS, server + client, MiB", lambda t: mem[t]["idle_kib"] / 1024, min, "<= 1.0x"),
+        ("memory per held idle visitor, KiB", per_visitor, min, "<= 0.25x"),
+        (f"RSS after {m['held']} visitors closed, MiB", lambda t: mem[t]["after_kib"] / 1024, min, "within 10% of idle"),
+    ]
+    print()
+    print("| workload".ljust(37) + "| " + " | ".join(t.ljust(10) for t in peers + ["burrow"]) + " | burrow vs best peer | goal")
+    for name, get, best, goal in rows:
+        values = {t: get(t) for t in peers + ["burrow"]}
+        top = best(values[t] for t in peers)
+        print(f"| {name:34} | " + " | ".join(f"{values[t]:10.1f}" for t in peers + ["burrow"]) + f" | {values['burrow'] / top:8.2f}x | {goal}")
+    back = (mem["burrow"]["after_kib"] - mem["burrow"]["idle_kib"]) / mem["burrow"]["idle_kib"] * 100
+    print(f"burrow RSS after the hold: {back:+.0f}% of idle (goal: within 10%); peers: " +
+          ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in peers))
 PY

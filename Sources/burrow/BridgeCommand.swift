@@ -59,6 +59,7 @@ struct BridgeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        MemoryPolicy.apply()
         let (listen, target, timeout) = try self.parse()
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "bridge")
         let converter = try await Converter.start(

@@ -30,6 +30,7 @@ struct ClientCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
+        MemoryPolicy.apply()
         let configuration = try ConfigFile.load(self.config, ClientConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "client \(configuration.name)")
         // Metrics are kept for /metrics on the admin API: without one, there is nobody to read them.

@@ -24,6 +24,7 @@ struct DemoCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
+        MemoryPolicy.apply()
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "demo")
         let group = MultiThreadedEventLoopGroup.singleton
         func step(_ text: String) { print("==> \(text)") }

@@ -28,6 +28,7 @@ struct ServerCommand: AsyncParsableCommand {
     @OptionGroup var options: RunOptions
 
     func run() async throws {
+        MemoryPolicy.apply()
         let configuration = try ConfigFile.load(self.config, ServerConfig.parse(bytes:file:environment:))
         let logger = LineLogHandler.bootstrap(level: self.options.logLevel, label: "server")
         // Metrics are kept for /metrics on the admin API: without one, there is nobody to read them.
