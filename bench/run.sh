@@ -408,7 +408,12 @@ for target in burrow "${peer_targets[@]}"; do
     continue
   fi
   # Every visitor is bridged once an echo through the newest connection works.
-  wait_echo "${echo_ports[$target]}"
+  if ! wait_echo "${echo_ports[$target]}"; then
+    echo "$target carries no echo while holding $held visitors: no memory figures for it" >&2
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    continue
+  fi
   holding=$(rss_kib ${memory_pids[$target]})
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true
