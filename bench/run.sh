@@ -392,13 +392,15 @@ counted=$(curl -s "http://127.0.0.1:$burrow_metrics_server_admin/metrics" \
 json="${json%,}], \"on\": [${on_list%,}], \"counted_bytes_in\": ${counted:-0}},"
 
 # Memory: server + client of burrow and of each peer, idle, while holding idle visitor
-# connections, and once they are gone again: 7 s later, for the closes to cross and for burrow's
-# allocator policy to give freed memory back (it looks every 5 s).
+# connections, and once they are gone again. Idle and after are read 7 s after the last traffic
+# (the workloads above, the held visitors), for the closes to cross and for burrow's allocator
+# policy to give freed memory back (it looks every 5 s).
 declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
 for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
 json+="\"memory\": {"
 for target in burrow "${peer_targets[@]}"; do
   echo "measuring memory of $target..." >&2
+  sleep 7
   idle=$(rss_kib ${memory_pids[$target]})
   coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
   if ! read -r held_line <&"${HOLD[0]}"; then
