@@ -335,6 +335,41 @@ for peer in "${peer_targets[@]}"; do
   burrow_pids[$peer]=${peer_pids[$peer]}
 done
 targets=(direct socat ssh burrow burrow_tls burrow_ws "${peer_targets[@]}")
+# Memory first, while every tunnel is fresh: server + client of burrow and of each peer, idle
+# (nothing carried yet but the echo that showed it works), while holding idle visitor
+# connections, and 7 s after they are gone, for the closes to cross and for burrow's allocator
+# policy to give freed memory back (it looks every 5 s).
+declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
+for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
+sleep 2   # let start-up garbage settle
+memory_json="\"memory\": {"
+for target in burrow "${peer_targets[@]}"; do
+  echo "measuring memory of $target..." >&2
+  idle=$(rss_kib ${memory_pids[$target]})
+  coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
+  if ! read -r held_line <&"${HOLD[0]}"; then
+    # A tunnel that cannot hold that many (bore opens a connection to its server per visitor).
+    echo "$target could not hold $held visitors: no memory figures for it" >&2
+    wait "$HOLD_PID" 2>/dev/null || true
+    continue
+  fi
+  # Every visitor is bridged once an echo through the newest connection works.
+  if ! wait_echo "${echo_ports[$target]}"; then
+    echo "$target carries no echo while holding $held visitors: no memory figures for it" >&2
+    exec {HOLD[1]}>&-
+    wait "$HOLD_PID" 2>/dev/null || true
+    continue
+  fi
+  holding=$(rss_kib ${memory_pids[$target]})
+  exec {HOLD[1]}>&-
+  wait "$HOLD_PID" 2>/dev/null || true
+  sleep 7
+  wait_echo "${echo_ports[$target]}" || true
+  after=$(rss_kib ${memory_pids[$target]})
+  memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
+done
+memory_json="${memory_json%,}}"
+
 json="{"
 for target in "${targets[@]}"; do
   echo "measuring $target..." >&2
@@ -391,40 +426,7 @@ counted=$(curl -s "http://127.0.0.1:$burrow_metrics_server_admin/metrics" \
   | awk '/^burrow_server_bytes_total\{.*proxy="iperf".*direction="in"/ {print $2}')
 json="${json%,}], \"on\": [${on_list%,}], \"counted_bytes_in\": ${counted:-0}},"
 
-# Memory: server + client of burrow and of each peer, idle, while holding idle visitor
-# connections, and once they are gone again. Idle and after are read 7 s after the last traffic
-# (the workloads above, the held visitors), for the closes to cross and for burrow's allocator
-# policy to give freed memory back (it looks every 5 s).
-declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
-for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
-json+="\"memory\": {"
-for target in burrow "${peer_targets[@]}"; do
-  echo "measuring memory of $target..." >&2
-  sleep 7
-  idle=$(rss_kib ${memory_pids[$target]})
-  coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
-  if ! read -r held_line <&"${HOLD[0]}"; then
-    # A tunnel that cannot hold that many (bore opens a connection to its server per visitor).
-    echo "$target could not hold $held visitors: no memory figures for it" >&2
-    wait "$HOLD_PID" 2>/dev/null || true
-    continue
-  fi
-  # Every visitor is bridged once an echo through the newest connection works.
-  if ! wait_echo "${echo_ports[$target]}"; then
-    echo "$target carries no echo while holding $held visitors: no memory figures for it" >&2
-    exec {HOLD[1]}>&-
-    wait "$HOLD_PID" 2>/dev/null || true
-    continue
-  fi
-  holding=$(rss_kib ${memory_pids[$target]})
-  exec {HOLD[1]}>&-
-  wait "$HOLD_PID" 2>/dev/null || true
-  sleep 7
-  wait_echo "${echo_ports[$target]}" || true
-  after=$(rss_kib ${memory_pids[$target]})
-  json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
-done
-json="${json%,}}}"
+json+="$memory_json}"
 echo "$json" | python3 -m json.tool > "$out/results.json"
 
 python3 - "$out/results.json" <<'PY'
