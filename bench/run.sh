@@ -369,6 +369,13 @@ for target in burrow "${peer_targets[@]}"; do
   memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
 done
 memory_json="${memory_json%,}}"
+# A tunnel that died holding the visitors (bore, at 10,000) sits out the rest.
+alive=()
+for target in "${targets[@]}"; do
+  ok=1; for pid in ${burrow_pids[$target]:-}; do kill -0 "$pid" 2>/dev/null || ok=0; done
+  if [ $ok = 1 ]; then alive+=("$target"); else echo "$target ended during the memory runs: no further figures for it" >&2; fi
+done
+targets=("${alive[@]}")
 
 json="{"
 for target in "${targets[@]}"; do
