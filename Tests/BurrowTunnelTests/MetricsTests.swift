@@ -191,6 +191,12 @@ import Testing
         try await echo.channel.close()
     }
 
+    /// In the dashboard's DOM: the "web" proxy's row shows a rate of KiB/s or more, in and out.
+    static let busyRowHasARate = """
+        [...document.querySelectorAll("section.client tr")].some(row => row.cells[0].textContent === "web" \
+        && /iB\\/s$/.test(row.cells[3].textContent) && /iB\\/s$/.test(row.cells[4].textContent))
+        """
+
     /// The dashboard in headless Chromium: with the token from the address, it shows the
     /// client, where it came from and over what, its proxies and public ports, a visitor held
     /// open with the bytes it sent, and one sending all along, at a rate; the picture goes to
@@ -219,7 +225,8 @@ import Testing
         let picture = ProcessInfo.processInfo.environment["BURROW_DASHBOARD_PNG"] ?? "\(harness.directory.path)/dashboard.png"
         let chromium = try PeerProcess("/usr/bin/python3", [
             script, "http://127.0.0.1:\(serverAdmin)/#token=\(Self.adminToken)", "\(harness.directory.path)/chromium",
-            "--until", "Number(document.body.dataset.refreshes) >= 2", "--screenshot", picture,
+            // Until a refresh shows the busy proxy at a rate (the first one cannot: a rate takes two).
+            "--until", Self.busyRowHasARate, "--screenshot", picture, "--timeout", "60",
         ], mergeStandardError: true)
         #expect(await chromium.exitStatus() == 0, "\(chromium.lines)")
         stop.withLockedValue { $0 = true }

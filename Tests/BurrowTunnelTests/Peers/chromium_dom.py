@@ -2,7 +2,7 @@
 """Loads a page in headless Chromium (Debian's `chromium`) and prints its DOM once the page
 says it is done, for the tunnel tests.
 
-    chromium_dom.py URL PROFILE_DIR [--until EXPRESSION] [--screenshot FILE.png]
+    chromium_dom.py URL PROFILE_DIR [--until EXPRESSION] [--screenshot FILE.png] [--timeout SECONDS]
 
 `--dump-dom` dumps at the load event, before a page's WebSocket has answered; this waits for
 the page instead: it drives Chromium over the DevTools protocol (python3-websockets), loads URL,
@@ -10,11 +10,11 @@ waits until EXPRESSION holds (by default `document.body.dataset.done !== undefin
 page on its last event; no polling, a MutationObserver), then prints
 `document.documentElement.outerHTML`, and with --screenshot writes what the page shows (1280
 pixels wide) as a PNG, as `--screenshot` would. Exits 1 with a line on stderr if that takes
-over 30 s. Chromium's profile goes to PROFILE_DIR; Chromium ends with us.
+over 30 s (or --timeout). Chromium's profile goes to PROFILE_DIR; Chromium ends with us.
 """
 import argparse
-import base64
 import asyncio
+import base64
 import json
 import subprocess
 import sys
@@ -107,11 +107,12 @@ def main():
     parser.add_argument("profile")
     parser.add_argument("--until", default="document.body.dataset.done !== undefined")
     parser.add_argument("--screenshot")
+    parser.add_argument("--timeout", type=float, default=30)
     arguments = parser.parse_args()
     try:
-        asyncio.run(asyncio.wait_for(dom(arguments.url, arguments.profile, arguments.until, arguments.screenshot), 30))
+        asyncio.run(asyncio.wait_for(dom(arguments.url, arguments.profile, arguments.until, arguments.screenshot), arguments.timeout))
     except asyncio.TimeoutError:
-        print("the page did not finish within 30 s", file=sys.stderr, flush=True)
+        print(f"the page did not finish within {arguments.timeout:g} s", file=sys.stderr, flush=True)
         sys.exit(1)
 
 
