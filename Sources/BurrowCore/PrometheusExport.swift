@@ -31,25 +31,26 @@ private struct HelpfulPrometheusFactory: MetricsFactory {
 
     private var stock: PrometheusMetricsFactory { PrometheusMetricsFactory(registry: self.registry) }
 
-    private static func help(_ label: String) -> String {
-        Metric.helpByName[label] ?? ""
+    /// The metric `label` names, with its help line.
+    private static func descriptor(_ label: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: label, unitName: "", helpText: Metric.helpByName[label] ?? "")
     }
 
     func makeCounter(label: String, dimensions: [(String, String)]) -> any CounterHandler {
-        self.registry.makeCounter(name: label, labels: dimensions, help: Self.help(label))
+        self.registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeFloatingPointCounter(label: String, dimensions: [(String, String)]) -> any FloatingPointCounterHandler {
-        self.registry.makeCounter(name: label, labels: dimensions, help: Self.help(label))
+        self.registry.makeCounter(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeMeter(label: String, dimensions: [(String, String)]) -> any MeterHandler {
-        self.registry.makeGauge(name: label, labels: dimensions, help: Self.help(label))
+        self.registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeRecorder(label: String, dimensions: [(String, String)], aggregate: Bool) -> any RecorderHandler {
         guard !aggregate else { return self.stock.makeRecorder(label: label, dimensions: dimensions, aggregate: true) }
-        return self.registry.makeGauge(name: label, labels: dimensions, help: Self.help(label))
+        return self.registry.makeGauge(descriptor: Self.descriptor(label), labels: dimensions)
     }
 
     func makeTimer(label: String, dimensions: [(String, String)]) -> any TimerHandler {

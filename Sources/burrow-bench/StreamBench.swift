@@ -14,7 +14,9 @@ func connect(
     guard let path = webSocketPath else {
         return try await ClientBootstrap(group: loop)
             .channelOption(ChannelOptions.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { $0.pipeline.addHandler(handler()) }
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler()) }
+            }
             .connect(host: "127.0.0.1", port: port).get()
     }
     let ready = loop.makePromise(of: Channel.self)
