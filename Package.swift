@@ -261,6 +261,7 @@ let package = Package(
         .testTarget(
             name: "BurrowEndToEndTests",
             dependencies: [
+                "BurrowCore",
                 "BurrowTransport",
                 "BurrowServer",
                 "BurrowClient",
@@ -269,6 +270,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // End to end: the real `burrow` binary, real peers (curl, python3), loopback sockets.

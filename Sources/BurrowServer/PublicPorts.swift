@@ -134,33 +134,39 @@ actor PublicPorts {
         let host = self.environment.proxyBindHost
         let meter = self.environment.metrics.proxyMeter(client: client, proxy: proxy)
         let listener: any PublicListener
-        switch key.transport {
-        case .tcp:
-            let bridge = self.bridge
-            // A websocket proxy's visitors upgrade on its path first; their text messages are
-            // bytes too, and the service's bytes go back as the messages the proxy asked for.
-            let transport = webSocket.map {
-                ListenerTransport(
-                    webSocketPath: $0.path,
-                    webSocketOptions: WebSocketStreamOptions(acceptsText: true, sendsText: $0.textMessages, idleTimeout: $0.idleTimeout.map(TimeAmount.init)),
-                    webSocketPage: "This is a WebSocket endpoint: connect to ws://HOST:PORT\($0.path) with a WebSocket client.\n"
-                )
-            } ?? ListenerTransport()
-            // A visitor must finish its upgrade as a client must its login.
-            let upgradeTimeout = TimeAmount(self.environment.configuration.handshakeTimeout)
-            listener = try await TCPPublicListener.bind(
-                host: host, port: key.port, on: self.loop, transport: transport, upgradeTimeout: upgradeTimeout
-            ) { visitor, peer in
-                bridge(visitor, peer, proxy, meter)
-            } onNote: { peer, note in
-                logger.info("proxy \(proxy) of client \(client): visitor \(peer): \(note)")
+        // A port that cannot be bound takes its series with it.
+        do {
+            switch key.transport {
+            case .tcp:
+                let bridge = self.bridge
+                // A websocket proxy's visitors upgrade on its path first; their text messages are
+                // bytes too, and the service's bytes go back as the messages the proxy asked for.
+                let transport = webSocket.map {
+                    ListenerTransport(
+                        webSocketPath: $0.path,
+                        webSocketOptions: WebSocketStreamOptions(acceptsText: true, sendsText: $0.textMessages, idleTimeout: $0.idleTimeout.map(TimeAmount.init)),
+                        webSocketPage: "This is a WebSocket endpoint: connect to ws://HOST:PORT\($0.path) with a WebSocket client.\n"
+                    )
+                } ?? ListenerTransport()
+                // A visitor must finish its upgrade as a client must its login.
+                let upgradeTimeout = TimeAmount(self.environment.configuration.handshakeTimeout)
+                listener = try await TCPPublicListener.bind(
+                    host: host, port: key.port, on: self.loop, transport: transport, upgradeTimeout: upgradeTimeout
+                ) { visitor, peer in
+                    bridge(visitor, peer, proxy, meter)
+                } onNote: { peer, note in
+                    logger.info("proxy \(proxy) of client \(client): visitor \(peer): \(note)")
+                }
+            case .udp:
+                let openFlow = self.openFlow
+                listener = try await UDPPublicListener.bind(
+                    host: host, port: key.port, on: self.loop, settings: udp, label: "proxy \(proxy) of client \(client)", logger: logger,
+                    meter: meter
+                ) { visitor in openFlow(visitor, proxy) }
             }
-        case .udp:
-            let openFlow = self.openFlow
-            listener = try await UDPPublicListener.bind(
-                host: host, port: key.port, on: self.loop, settings: udp, label: "proxy \(proxy) of client \(client)", logger: logger,
-                meter: meter
-            ) { visitor in openFlow(visitor, proxy) }
+        } catch {
+            meter.destroy()
+            throw error
         }
         guard !self.closed else {
             await listener.close()

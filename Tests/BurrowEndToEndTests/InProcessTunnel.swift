@@ -2,6 +2,7 @@ import BurrowClient
 import BurrowConfig
 import BurrowServer
 import BurrowTestSupport
+import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
@@ -25,7 +26,7 @@ struct InProcessTunnel {
     /// index into `ports`) to the echo service.
     static func start(
         portCount: Int, proxies: [(name: String, port: Int)], udp: [(name: String, port: Int, service: Channel, settings: UDPFlowSettings)] = [],
-        proxyBindHost: String? = nil
+        proxyBindHost: String? = nil, serverMetrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) async throws -> InProcessTunnel {
         let echo = try await ServerBootstrap(group: Self.group)
             .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
@@ -38,7 +39,7 @@ struct InProcessTunnel {
         serverConfiguration.proxyBindHost = proxyBindHost
         let server = TunnelServer(
             configuration: serverConfiguration,
-            group: Self.group, logger: Logger(label: "server", factory: { _ in SwiftLogNoOpLogHandler() })
+            group: Self.group, logger: Logger(label: "server", factory: { _ in SwiftLogNoOpLogHandler() }), metrics: serverMetrics
         )
         let address = try await server.start()
         var configuration = ClientConfig(
