@@ -54,7 +54,7 @@ struct UDPServiceDialer: LocalServiceDialer {
 
     func join(_ stream: Channel, to service: Channel, label: String, logger: Logger, meter: ProxyMeter?) throws {
         guard let peer = service.remoteAddress else { throw ChannelError.ioOnClosedChannel }
-        try DatagramBridge.join(stream: stream, socket: service, peer: peer) { meter?.datagramInbound($0) }
+        try DatagramBridge.join(stream: stream, socket: service, peer: peer, meter: meter, direction: .inbound)
         try service.pipeline.syncOperations.addHandler(SocketToStream(stream: stream, label: label, logger: logger, meter: meter))
         stream.closeFuture.whenComplete { _ in service.close(promise: nil) }
     }
@@ -64,7 +64,7 @@ struct UDPServiceDialer: LocalServiceDialer {
 
 /// On a flow's connected UDP socket: each datagram from the service goes into the stream
 /// (dropped when the stream has no room, and counted: the count is logged when the flow
-/// ends), flushed once per read burst. Event-loop confined, like the socket.
+/// ends), flushed and metered once per read burst. Event-loop confined, like the socket.
 private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
     typealias InboundIn = AddressedEnvelope<ByteBuffer>
     private let stream: Channel
@@ -72,6 +72,8 @@ private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
     private let logger: Logger
     private let meter: ProxyMeter?
     private var dropped = 0
+    /// This burst's datagrams into the stream, and drops: the meter hears at its end.
+    private var tally = DatagramTally(.outbound)
 
     init(stream: Channel, label: String, logger: Logger, meter: ProxyMeter?) {
         self.stream = stream
@@ -83,14 +85,15 @@ private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = self.unwrapInboundIn(data).data
         if DatagramBridge.send(payload, into: self.stream) {
-            self.meter?.datagramOutbound(payload.readableBytes)
+            self.tally.carried(payload.readableBytes)
         } else {
             self.dropped += 1
-            self.meter?.datagramsDropped(1)
+            self.tally.drop()
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        self.tally.report(to: self.meter)
         if self.dropped > 0 {
             self.logger.debug("\(self.label) ended with \(self.dropped) datagrams from the service dropped (no room in its stream)")
         }
@@ -99,6 +102,7 @@ private final class SocketToStream: ChannelInboundHandler, @unchecked Sendable {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         self.stream.flush()
+        self.tally.report(to: self.meter)
         context.fireChannelReadComplete()
     }
 }

@@ -7,14 +7,18 @@ import NIOCore
 /// without room (no credit, a backlogged session) is dropped and counted, as the network would.
 public enum DatagramBridge {
     /// Joins `stream` to `socket`, datagrams to and from `peer` (the visitor on the server's
-    /// shared public socket; the service on the client's connected one). `onDatagram` hears
-    /// of every datagram the stream delivers to the socket, with its size (for the idle timeout
-    /// and the meters). Call on their shared event loop.
+    /// shared public socket; the service on the client's connected one). The datagrams the
+    /// stream delivers count into `meter` as `direction` (outbound on the server, inbound on the
+    /// client), once per read burst, when `onActivity` hears of them too (for the idle timeout).
+    /// Call on their shared event loop.
     public static func join(
-        stream: Channel, socket: Channel, peer: SocketAddress, onDatagram: @escaping (Int) -> Void = { _ in }
+        stream: Channel, socket: Channel, peer: SocketAddress, meter: ProxyMeter?, direction: TrafficDirection,
+        onActivity: @escaping () -> Void = {}
     ) throws {
         try stream.pipeline.syncOperations.addHandler(ByteToMessageHandler(DatagramFrameDecoder()))
-        try stream.pipeline.syncOperations.addHandler(StreamToSocket(socket: socket, peer: peer, onDatagram: onDatagram))
+        try stream.pipeline.syncOperations.addHandler(
+            StreamToSocket(socket: socket, peer: peer, meter: meter, tally: DatagramTally(direction), onActivity: onActivity)
+        )
     }
 
     /// Writes one datagram from the socket into the stream, or drops it when the stream has no
@@ -35,24 +39,36 @@ public final class StreamToSocket: ChannelInboundHandler, @unchecked Sendable {
 
     private let socket: Channel
     private let peer: SocketAddress
-    private let onDatagram: (Int) -> Void
+    private let meter: ProxyMeter?
+    private var tally: DatagramTally
+    private let onActivity: () -> Void
 
-    init(socket: Channel, peer: SocketAddress, onDatagram: @escaping (Int) -> Void) {
+    init(socket: Channel, peer: SocketAddress, meter: ProxyMeter?, tally: DatagramTally, onActivity: @escaping () -> Void) {
         self.socket = socket
         self.peer = peer
-        self.onDatagram = onDatagram
+        self.meter = meter
+        self.tally = tally
+        self.onActivity = onActivity
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let payload = self.unwrapInboundIn(data)
-        self.onDatagram(payload.readableBytes)
-        let envelope = AddressedEnvelope(remoteAddress: self.peer, data: payload)
-        self.socket.write(envelope, promise: nil)
+        self.tally.carried(payload.readableBytes)
+        self.socket.write(AddressedEnvelope(remoteAddress: self.peer, data: payload), promise: nil)
     }
 
     public func channelReadComplete(context: ChannelHandlerContext) {
         self.socket.flush()
+        self.endBurst()
         context.fireChannelReadComplete()
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.endBurst()
+    }
+
+    private func endBurst() {
+        if self.tally.report(to: self.meter) { self.onActivity() }
     }
 
     /// The other side ended the flow (idle, or gone): a flow has no half-closed state, so the

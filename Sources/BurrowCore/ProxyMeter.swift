@@ -7,8 +7,9 @@ import Synchronization
 /// drops, local services that could not be reached.
 ///
 /// Every count goes two places: an atomic that `/status` and the dashboard read, and the
-/// swift-metrics series that `/metrics` exports (a no-op when metrics are off). Both are added
-/// once per read burst (see `GlueHandler`) or per event, never per frame.
+/// swift-metrics series that `/metrics` exports (a no-op when metrics are off). Bytes and
+/// datagrams are added once per read burst (see `GlueHandler` and `DatagramTally`), never per
+/// frame or datagram; visitors and failures once per event.
 public final class ProxyMeter: TrafficMeter {
     /// The counts now, for `/status`.
     public struct Snapshot: Equatable, Sendable, Codable {
@@ -143,30 +144,61 @@ public final class ProxyMeter: TrafficMeter {
         self.series.resets.increment()
     }
 
-    /// One UDP datagram of `bytes` from a visitor toward the service.
-    public func datagramInbound(_ bytes: Int) {
-        self.datagramsIn.add(1, ordering: .relaxed)
-        self.series.datagramsIn.increment()
-        self.addInbound(bytes)
-    }
-
-    /// One UDP datagram of `bytes` from the service toward its visitor.
-    public func datagramOutbound(_ bytes: Int) {
-        self.datagramsOut.add(1, ordering: .relaxed)
-        self.series.datagramsOut.increment()
-        self.addOutbound(bytes)
-    }
-
-    /// Datagrams dropped (no room in their stream, a visitor over the flow cap).
-    public func datagramsDropped(_ count: Int) {
-        guard count > 0 else { return }
-        self.datagramsDropped.add(count, ordering: .relaxed)
-        self.series.datagramsDropped.increment(by: count)
+    /// UDP datagrams carried (`count` of them, `bytes` in all) one way, and `dropped` ones
+    /// (no room in their stream, a visitor over the flow cap): a read burst's `DatagramTally`.
+    public func addDatagrams(_ direction: TrafficDirection, count: Int, bytes: Int, dropped: Int = 0) {
+        if count > 0 {
+            switch direction {
+            case .inbound:
+                self.datagramsIn.add(count, ordering: .relaxed)
+                self.series.datagramsIn.increment(by: count)
+                self.addInbound(bytes)
+            case .outbound:
+                self.datagramsOut.add(count, ordering: .relaxed)
+                self.series.datagramsOut.increment(by: count)
+                self.addOutbound(bytes)
+            }
+        }
+        if dropped > 0 {
+            self.datagramsDropped.add(dropped, ordering: .relaxed)
+            self.series.datagramsDropped.increment(by: dropped)
+        }
     }
 
     /// The local service could not be reached for a visitor (the client's meters).
     public func localConnectFailed() {
         self.localConnectFailures.add(1, ordering: .relaxed)
         self.series.localConnectFailures?.increment()
+    }
+}
+
+/// The datagrams of one read burst, one way: counted as they pass (plain integers, on the event
+/// loop) and added to a meter once, when the burst ends.
+public struct DatagramTally: Sendable {
+    public let direction: TrafficDirection
+    private var count = 0
+    private var bytes = 0
+    private var dropped = 0
+
+    public init(_ direction: TrafficDirection) {
+        self.direction = direction
+    }
+
+    public mutating func carried(_ bytes: Int) {
+        self.count += 1
+        self.bytes += bytes
+    }
+
+    public mutating func drop() {
+        self.dropped += 1
+    }
+
+    /// Adds what was counted to `meter` and starts again; false when there was nothing.
+    @discardableResult
+    public mutating func report(to meter: ProxyMeter?) -> Bool {
+        guard self.count > 0 || self.dropped > 0 else { return false }
+        meter?.addDatagrams(self.direction, count: self.count, bytes: self.bytes, dropped: self.dropped)
+        (self.count, self.bytes, self.dropped) = (0, 0, 0)
+        return true
     }
 }

@@ -76,6 +76,8 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     /// Datagrams dropped (no room in a stream, a flow over the cap), since the last log line
     /// (the meter has them all).
     private var dropped = 0
+    /// Datagrams from visitors into streams, and drops, in this burst: the meter hears at its end.
+    private var tally = DatagramTally(.inbound)
     private var lastCapLine: NIODeadline?
 
     init(settings: UDPFlowSettings, label: String, logger: Logger, meter: ProxyMeter, openFlow: @escaping UDPPublicListener.OpenFlow) {
@@ -88,7 +90,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
 
     private func drop() {
         self.dropped += 1
-        self.meter.datagramsDropped(1)
+        self.tally.drop()
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -105,13 +107,15 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        self.flushStreams()
+        self.endBurst()
         context.fireChannelReadComplete()
     }
 
-    private func flushStreams() {
+    /// Flushes the streams written since the last time, and counts what went into them.
+    private func endBurst() {
         for stream in self.unflushed { stream.flush() }
         self.unflushed.removeAll(keepingCapacity: true)
+        self.tally.report(to: self.meter)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -144,9 +148,8 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                 }
                 let meter = self.meter
                 do {
-                    try DatagramBridge.join(stream: stream, socket: socket, peer: visitor) { bytes in
+                    try DatagramBridge.join(stream: stream, socket: socket, peer: visitor, meter: meter, direction: .outbound) {
                         flow.lastActive = .now()
-                        meter.datagramOutbound(bytes)
                     }
                 } catch {
                     stream.close(promise: nil)
@@ -165,7 +168,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
                 for payload in flow.pending { self.deliver(payload, to: flow) }
                 flow.pending = []
                 flow.pendingBytes = 0
-                self.flushStreams()
+                self.endBurst()
             case .failure(let error):
                 self.logger.info("\(self.label): visitor \(visitor.hostAndPort) turned away: \(ErrorText.explain(error))")
                 if self.flows[visitor] === flow { self.flows[visitor] = nil }
@@ -186,7 +189,7 @@ final class UDPFlowDispatcher: ChannelInboundHandler, @unchecked Sendable {
             return
         }
         if DatagramBridge.send(payload, into: stream) {
-            self.meter.datagramInbound(payload.readableBytes)
+            self.tally.carried(payload.readableBytes)
             if !self.unflushed.contains(where: { $0 === stream }) { self.unflushed.append(stream) }
         } else {
             self.drop()

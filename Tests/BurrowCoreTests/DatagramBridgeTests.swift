@@ -25,6 +25,8 @@ import Testing
         let socket: EmbeddedChannel
         let resets = ResetRecorder()
         let peer = try! SocketAddress(ipAddress: "192.0.2.1", port: 5000)
+        let meter = ProxyMeter(.server, labels: [])
+        let bursts = ActivityCounter()
 
         init() throws {
             self.stream = EmbeddedChannel(loop: self.loop)
@@ -32,7 +34,10 @@ import Testing
             try self.stream.pipeline.syncOperations.addHandler(self.resets)
             try self.stream.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 1)).wait()
             try self.socket.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 2)).wait()
-            try DatagramBridge.join(stream: self.stream, socket: self.socket, peer: self.peer)
+            let bursts = self.bursts
+            try DatagramBridge.join(stream: self.stream, socket: self.socket, peer: self.peer, meter: self.meter, direction: .outbound) {
+                bursts.count += 1
+            }
         }
 
         func datagramsSent() throws -> [String] {
@@ -53,6 +58,9 @@ import Testing
         try flow.stream.writeInbound(bytes)
         #expect(try flow.datagramsSent() == ["one", "two"])
         #expect(!flow.resets.reset)
+        // One read burst: the meter and the idle clock hear of both datagrams at once.
+        let traffic = flow.meter.snapshot
+        #expect((traffic.datagramsOut, traffic.bytesOut, flow.bursts.count) == (2, 6, 1))
     }
 
     /// A hostile or broken peer announces a datagram longer than any can be: that flow's stream
@@ -68,5 +76,10 @@ import Testing
         #expect(flow.resets.reset)
         #expect(!flow.stream.isActive)
         #expect(flow.socket.isActive)
+    }
+
+    /// Counts the calls of a flow's activity callback (on the embedded loop only).
+    final class ActivityCounter: @unchecked Sendable {
+        var count = 0
     }
 }

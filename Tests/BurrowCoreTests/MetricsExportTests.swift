@@ -26,8 +26,11 @@ import Testing
         meter.addInbound(24)
         meter.addOutbound(7)
         meter.noteAbort()
-        meter.datagramInbound(100)
-        meter.datagramsDropped(3)
+        var tally = DatagramTally(.inbound)
+        tally.carried(100)
+        for _ in 0..<3 { tally.drop() }
+        let reported = tally.report(to: meter), reportedAgain = tally.report(to: meter)
+        #expect(reported && !reportedAgain)
         let text = export.render()
         #expect(text.contains("# HELP burrow_server_bytes_total \(Metric.serverProxy.bytes.help)\n"), "\(text)")
         #expect(text.contains("# TYPE burrow_server_bytes_total counter\n"), "\(text)")
