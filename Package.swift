@@ -118,7 +118,7 @@ let package = Package(
         .executableTarget(
             name: "burrow",
             dependencies: [
-                "CMallocSupport",
+                "CMemorySupport",
                 "BurrowServer",
                 "BurrowClient",
                 "BurrowCore",
@@ -149,7 +149,7 @@ let package = Package(
         .target(name: "CSpawnSupport"),
         // glibc's mallopt, mallinfo2 and malloc_trim (malloc.h is not in Swift's Glibc module),
         // for the command line's memory policy.
-        .target(name: "CMallocSupport"),
+        .target(name: "CMemorySupport"),
         // Shared by the test targets: in-memory session pairs, loopback helpers, byte sinks,
         // peer processes.
         .target(
@@ -256,6 +256,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
+        ),
+        // The memory policy's C half: which pages it gives back, and which it must not.
+        .testTarget(
+            name: "MemorySupportTests",
+            dependencies: ["CMemorySupport"]
         ),
         // Server and client in this process on loopback: their events and state, no logs.
         .testTarget(

@@ -337,11 +337,13 @@ done
 targets=(direct socat ssh burrow burrow_tls burrow_ws "${peer_targets[@]}")
 # Memory first, while every tunnel is fresh: server + client of burrow and of each peer, idle
 # (nothing carried yet but the echo that showed it works), while holding idle visitor
-# connections, and 7 s after they are gone, for the closes to cross and for burrow's allocator
-# policy to give freed memory back (it looks every 5 s).
+# connections, and after they are gone. Both quiet figures are taken after 7 s without traffic:
+# for the closes to cross, and for burrow's memory policy to give back what start-up, the echo
+# or the visitors left (it looks every 5 s); the echo that shows the tunnel still works comes
+# after the figure, as the one before idle does.
 declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
 for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
-sleep 2   # let start-up garbage settle
+sleep 7   # quiet, as before the figure after the hold
 memory_json="\"memory\": {"
 for target in burrow "${peer_targets[@]}"; do
   echo "measuring memory of $target..." >&2
@@ -364,8 +366,8 @@ for target in burrow "${peer_targets[@]}"; do
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true
   sleep 7
-  wait_echo "${echo_ports[$target]}" || true
   after=$(rss_kib ${memory_pids[$target]})
+  wait_echo "${echo_ports[$target]}" || true
   memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
 done
 memory_json="${memory_json%,}}"
