@@ -48,7 +48,7 @@ final class VisitorStreamHandler: ChannelInboundHandler, RemovableChannelHandler
         self.buffered.writeBuffer(&incoming)
         guard !self.dialing else { return }
         do {
-            guard let header = try MessageFraming.read(VisitorHeader.self, from: &self.buffered) else {
+            guard let header = try VisitorHeader.read(from: &self.buffered) else {
                 context.read()
                 return
             }

@@ -237,15 +237,3 @@ extension ControlMessage: Codable {
         }
     }
 }
-
-/// The first message on every visitor stream the server opens: which proxy it is for and who
-/// the visitor is. Raw bytes follow, both ways.
-public struct VisitorHeader: Codable, Equatable, Sendable {
-    public var proxy: String
-    /// "ip:port" of the visitor, for the client's logs.
-    public var visitorAddress: String
-    public init(proxy: String, visitorAddress: String) {
-        self.proxy = proxy
-        self.visitorAddress = visitorAddress
-    }
-}

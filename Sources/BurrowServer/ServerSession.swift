@@ -309,7 +309,7 @@ final class ServerSession: @unchecked Sendable {
     private static func openFlow(of visitor: SocketAddress, proxy: String, mux: NIOLoopBound<MuxSessionHandler>) -> EventLoopFuture<Channel> {
         mux.value.openStream { stream in
             stream.eventLoop.makeCompletedFuture {
-                let header = try MessageFraming.encode(VisitorHeader(proxy: proxy, visitorAddress: visitor.hostAndPort), allocator: stream.allocator)
+                let header = try VisitorHeader(proxy: proxy, visitorAddress: visitor.hostAndPort).framed(allocator: stream.allocator)
                 stream.writeAndFlush(header, promise: nil)
             }
         }
@@ -324,7 +324,7 @@ final class ServerSession: @unchecked Sendable {
         return mux.value.openStream { stream in
             stream.eventLoop.makeCompletedFuture {
                 try stream.syncOptions!.setOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-                let header = try MessageFraming.encode(VisitorHeader(proxy: proxy, visitorAddress: visitorAddress), allocator: stream.allocator)
+                let header = try VisitorHeader(proxy: proxy, visitorAddress: visitorAddress).framed(allocator: stream.allocator)
                 stream.writeAndFlush(header, promise: nil)
                 try GlueHandler.glue(visitor, stream, meter: meter)
                 meter.visitorArrived()
