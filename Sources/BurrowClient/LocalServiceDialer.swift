@@ -24,8 +24,9 @@ struct TCPServiceDialer: LocalServiceDialer {
     func dial(on loop: EventLoop) -> EventLoopFuture<Channel> {
         ClientBootstrap(group: loop)
             .connectTimeout(self.connectTimeout)
-            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
-            .channelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try SocketTuning.configure(channel, halfClosure: true) }
+            }
             .connect(hostOrAddress: self.endpoint.host, port: self.endpoint.port)
     }
 

@@ -78,10 +78,13 @@ public enum TransportListener {
         try await ServerBootstrap(group: group)
             .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(ChannelOptions.socket(SocketOptionLevel(SOL_SOCKET), SO_REUSEPORT), value: reusePort ? 1 : 0)
-            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: halfClosure)
-            .childChannelOption(ChannelOptions.recvAllocator, value: SocketTuning.receiveAllocator)
             .childChannelInitializer { channel in
                 guard let admission = admit(channel) else { return channel.close() }
+                do {
+                    try SocketTuning.configure(channel, halfClosure: halfClosure)
+                } catch {
+                    return channel.eventLoop.makeFailedFuture(error)
+                }
                 return Self.install(on: channel, transport: transport(), upgradeTimeout: upgradeTimeout) { stream, forwardedFor in
                     onStream(stream, PeerAddress(stream, forwardedFor: forwardedFor), admission)
                 } onNote: { note in
