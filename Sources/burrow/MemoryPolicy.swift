@@ -18,7 +18,7 @@ import Dispatch
 /// 16 pages around each page touched: a server or client that runs well under a megabyte of its
 /// code while idle had 15 MiB of its binary resident, counted in its RSS and shielded from
 /// reclaim for as long as it ran. So at each look, when more than `codeAbove` bytes of file
-/// pages have been mapped since the last look that gave some back (at the first look: all of
+/// pages are mapped above the fewest seen after a release (at the first look: all of
 /// start-up's), the clean pages of the binary and its libraries are unmapped. They stay in the
 /// page cache, where the kernel may reclaim them first. A page needed again costs a minor
 /// fault: under steady traffic, the hot paths' few hundred after each release, well under a
@@ -31,9 +31,11 @@ enum MemoryPolicy {
     static let codeAbove = 512 << 10
 
     nonisolated(unsafe) private static var timer: DispatchSourceTimer?
-    /// Resident file-backed bytes just after code was last given back (0 before the first look).
-    /// Read and written by the timer's handler only, which runs one call at a time.
-    nonisolated(unsafe) private static var codeKept = 0
+    /// The fewest resident file-backed bytes seen just after code was given back (0 before the
+    /// first look): the floor what is mapped is measured against. The lowest, not the last, since
+    /// a release while the process is busy is followed at once by faults that are not start-up's
+    /// or a burst's leftovers. Read and written by the timer's handler only, one call at a time.
+    nonisolated(unsafe) private static var codeFloor = 0
 
     /// Sets the thresholds and starts giving free memory back. Call once, first thing.
     static func apply() {
@@ -47,9 +49,10 @@ enum MemoryPolicy {
 
     private static func returnMemory() {
         if burrow_malloc_free_bytes() > Self.returnAbove { _ = burrow_malloc_trim() }
-        if Self.codeKept == 0 || burrow_resident_file_bytes() > Self.codeKept + Self.codeAbove {
+        if Self.codeFloor == 0 || burrow_resident_file_bytes() > Self.codeFloor + Self.codeAbove {
             _ = burrow_release_clean_file_pages()
-            Self.codeKept = max(burrow_resident_file_bytes(), 1)
+            let kept = max(burrow_resident_file_bytes(), 1)
+            Self.codeFloor = Self.codeFloor == 0 ? kept : min(Self.codeFloor, kept)
         }
     }
 }
