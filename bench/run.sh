@@ -321,6 +321,13 @@ udp_best() {
 cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' /proc/"$pid"/stat))); done; echo "$total"; }
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
+# The median of five samples a second apart: a quiet process's RSS still moves (burrow's
+# heartbeat maps pages that its memory policy gives back within 2 s), and one sample is a draw.
+quiet_rss_kib() {
+  local samples=()
+  for _ in 1 2 3 4 5; do samples+=("$(rss_kib "$@")"); sleep 1; done
+  printf '%s\n' "${samples[@]}" | sort -n | sed -n 3p
+}
 
 # --- measurements -------------------------------------------------------------------------------------
 declare -A echo_ports=([direct]=$echo_port [socat]=$socat_echo [ssh]=$ssh_echo [burrow]=$burrow_echo [burrow_tls]=$burrow_tls_echo
@@ -337,17 +344,17 @@ done
 targets=(direct socat ssh burrow burrow_tls burrow_ws "${peer_targets[@]}")
 # Memory first, while every tunnel is fresh: server + client of burrow and of each peer, idle
 # (nothing carried yet but the echo that showed it works), while holding idle visitor
-# connections, and after they are gone. Both quiet figures are taken after 7 s without traffic:
-# for the closes to cross, and for burrow's memory policy to give back what start-up, the echo
-# or the visitors left (it looks every 5 s); the echo that shows the tunnel still works comes
-# after the figure, as the one before idle does.
+# connections, and after they are gone. Both quiet figures are taken after 7 s without traffic
+# (for the closes to cross, and for burrow's memory policy to give back what start-up, the echo
+# or the visitors left: it looks every 2 s), as the median of five samples a second apart; the
+# echo that shows the tunnel still works comes after the figure, as the one before idle does.
 declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
 for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done
 sleep 7   # quiet, as before the figure after the hold
 memory_json="\"memory\": {"
 for target in burrow "${peer_targets[@]}"; do
   echo "measuring memory of $target..." >&2
-  idle=$(rss_kib ${memory_pids[$target]})
+  idle=$(quiet_rss_kib ${memory_pids[$target]})
   coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
   if ! read -r held_line <&"${HOLD[0]}"; then
     # A tunnel that cannot hold that many (bore opens a connection to its server per visitor).
@@ -366,7 +373,7 @@ for target in burrow "${peer_targets[@]}"; do
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true
   sleep 7
-  after=$(rss_kib ${memory_pids[$target]})
+  after=$(quiet_rss_kib ${memory_pids[$target]})
   wait_echo "${echo_ports[$target]}" || true
   memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
 done
