@@ -507,8 +507,8 @@ print(f"burrow RSS, server + client: idle {m['idle_kib'] / 1024:.1f} MiB; holdin
 # Burrow against the peer tunnels (issue 16's table): each figure, and burrow's ratio to the best peer.
 # A peer that died in the memory runs (bore, holding 10,000) keeps the idle figure it had.
 mem = r["memory"]
-peers = [t for t in ["frp", "rathole", "bore"] if t in r or t in mem]
-if peers:
+table_peers = [t for t in ["frp", "rathole", "bore"] if t in r or t in mem]
+if table_peers:
     nan = float("nan")
     def memory(t, key): return mem.get(t, {}).get(key, nan)
     def per_visitor(t): return (memory(t, "holding_kib") - memory(t, "idle_kib")) / memory(t, "held")
@@ -525,12 +525,12 @@ if peers:
         (f"RSS 7 s after {m['held']} visitors closed, MiB", lambda t: memory(t, "after_kib") / 1024, min, "within 10% of idle"),
     ]
     print()
-    print("| workload".ljust(37) + "| " + " | ".join(t.ljust(10) for t in peers + ["burrow"]) + " | burrow vs best peer | goal")
+    print("| workload".ljust(37) + "| " + " | ".join(t.ljust(10) for t in table_peers + ["burrow"]) + " | burrow vs best peer | goal")
     for name, get, best, goal in rows:
-        values = {t: get(t) for t in peers + ["burrow"]}
-        top = best((values[t] for t in peers if values[t] == values[t]), default=nan)
-        print(f"| {name:34} | " + " | ".join(f"{values[t]:10.1f}" for t in peers + ["burrow"]) + f" | {values['burrow'] / top:8.2f}x | {goal}")
+        values = {t: get(t) for t in table_peers + ["burrow"]}
+        top = best((values[t] for t in table_peers if values[t] == values[t]), default=nan)
+        print(f"| {name:34} | " + " | ".join(f"{values[t]:10.1f}" for t in table_peers + ["burrow"]) + f" | {values['burrow'] / top:8.2f}x | {goal}")
     back = (mem["burrow"]["after_kib"] - mem["burrow"]["idle_kib"]) / mem["burrow"]["idle_kib"] * 100
     print(f"burrow RSS 7 s after the hold: {back:+.0f}% of idle (goal: within 10%); peers: " +
-          ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in peers if "after_kib" in mem.get(t, {})))
+          ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in table_peers if "after_kib" in mem.get(t, {})))
 PY

@@ -22,7 +22,8 @@ public struct VisitorHeader: Codable, Equatable, Sendable {
 extension VisitorHeader {
     /// The header as a framed message: `{"proxy":"…","visitorAddress":"…"}` behind its length.
     public func framed(allocator: ByteBufferAllocator = ByteBufferAllocator()) throws(MessageFraming.Error) -> ByteBuffer {
-        var buffer = allocator.buffer(capacity: 4 + 34 + self.proxy.utf8.count + self.visitorAddress.utf8.count)
+        // The length, the keys and quotes (32 bytes), the values unescaped: enough but for escapes.
+        var buffer = allocator.buffer(capacity: 4 + 32 + self.proxy.utf8.count + self.visitorAddress.utf8.count)
         buffer.writeInteger(UInt32(0))
         buffer.writeStaticString(#"{"proxy":"#)
         Self.writeJSONString(self.proxy, into: &buffer)
