@@ -16,10 +16,20 @@ size_t burrow_malloc_free_bytes(void);
 int burrow_malloc_trim(void);
 
 /// Unmaps the resident pages of this process's read-only file mappings (the binary's code and
-/// constants, the shared libraries') that hold no private copy. The pages stay in the page
-/// cache: one touched again is a minor fault. Returns the bytes that were resident in the
-/// mappings released (0 off Linux).
+/// constants, the shared libraries') that hold no private copy, and the unwritten pages of the
+/// executable's `.rodata` section. The pages stay in the page cache: one touched again is a
+/// minor fault. Returns the bytes that were resident in what was released (0 off Linux).
 size_t burrow_release_clean_file_pages(void);
+
+/// Unmaps the whole pages within [start, start + length) that are mapped from their file and
+/// were never written (/proc/self/pagemap: present, and a page of the file rather than a
+/// private copy). For a range nothing writes: a page written between the look and the unmap
+/// would lose the write. Returns the bytes released (0 off Linux).
+size_t burrow_release_unwritten_pages(void *start, size_t length);
+
+/// Where the running executable's allocated section `name` (".rodata") is in memory, from its
+/// section headers (/proc/self/exe) and load address. Returns 1 when found, 0 otherwise.
+int burrow_executable_section(const char *name, void **start, size_t *length);
 
 /// Bytes of this process's resident pages that are backed by files (statm's "shared": the
 /// binary's and libraries' pages, copied-on-write ones excepted). 0 off Linux.
