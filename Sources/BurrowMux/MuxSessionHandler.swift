@@ -74,6 +74,10 @@ public final class MuxSessionHandler {
     /// How many streams the session holds (open, or closing on the wire).
     public var streamCount: Int { self.streams.count }
 
+    /// How many streams the session's table has room for without growing: after a burst, back
+    /// to a small multiple of `streamCount`.
+    public var streamTableCapacity: Int { self.streams.capacity }
+
     /// The channel of a stream the session holds.
     public func stream(_ id: UInt32) -> Channel? { self.streams[id] }
 
@@ -190,8 +194,22 @@ extension MuxSessionHandler {
     func streamMayHaveFinished(_ stream: MuxStream) {
         guard stream.isFinished, self.streams[stream.id] === stream else { return }
         self.streams.removeValue(forKey: stream.id)
+        self.shrinkStreamTableIfMostlyEmpty()
         self.closeIfDrained()
     }
+
+    /// A dictionary keeps the room it grew to, so a burst of 10,000 visitors left ~200 KiB of
+    /// table behind for the session's life. Rebuilt once an eighth full: the rebuild copies the
+    /// survivors, fewer than the removals since the last one, so removal stays O(1) amortised.
+    private func shrinkStreamTableIfMostlyEmpty() {
+        guard self.streams.capacity > Self.smallTable, self.streams.count < self.streams.capacity / 8 else { return }
+        var smaller = [UInt32: MuxStream](minimumCapacity: self.streams.count * 2)
+        for (id, stream) in self.streams { smaller[id] = stream }
+        self.streams = smaller
+    }
+
+    /// Room a table or list keeps however empty it gets (enough for any steady tunnel's streams).
+    static let smallTable = 256
 
     private func closeIfDrained() {
         guard self.sentGoAway, self.streams.isEmpty, !self.closed, let context = self.context else { return }
@@ -252,7 +270,7 @@ extension MuxSessionHandler: ChannelDuplexHandler, RemovableChannelHandler {
         self.isInReadBurst = false
         // Streams may write (window updates, echoes) while completing: flush after them.
         let completing = self.streamsNeedingReadComplete
-        self.streamsNeedingReadComplete.removeAll(keepingCapacity: true)
+        self.streamsNeedingReadComplete.removeAll(keepingCapacity: completing.count <= Self.smallTable)
         for stream in completing { stream.parentReadComplete() }
         self.flushIfNeeded()
         context.fireChannelReadComplete()

@@ -63,6 +63,22 @@ import Testing
         #expect(pair.acceptorSession.streamCount == 0)
     }
 
+    @Test func aBurstOfStreamsLeavesNoLargeTableBehind() throws {
+        let endpoints = Endpoints(size: 1)
+        let pair = try InMemorySessionPair(dialerInbound: nil, acceptorInbound: endpoints.initializer(side: "acceptor"))
+        for _ in 0..<1000 {
+            _ = pair.dialerSession.openStream(initializer: endpoints.initializer(side: "dialer"))
+        }
+        try pair.interact()
+        #expect(endpoints.bySide["acceptor"]!.count == 1000)
+        endpoints.expectAllDelivered()
+        #expect(pair.dialerSession.streamCount == 0)
+        #expect(pair.acceptorSession.streamCount == 0)
+        // The table grew to hold 1,000; empty again, it holds room for a few hundred at most.
+        #expect(pair.dialerSession.streamTableCapacity <= 2 * 256)
+        #expect(pair.acceptorSession.streamTableCapacity <= 2 * 256)
+    }
+
     @Test func aStalledReaderNeitherSlowsOthersNorBuffersBeyondItsWindow() throws {
         let endpoints = Endpoints(size: 4 << 20)
         let stalled = Endpoints(size: 4 << 20)
