@@ -31,7 +31,6 @@ int burrow_malloc_trim(void) { return 0; }
 #include <fcntl.h>
 #include <link.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -57,30 +56,100 @@ static size_t burrow_release_mapping(const struct burrow_mapping *m) {
     return (size_t)m->rss_kib * 1024;
 }
 
-size_t burrow_release_clean_file_pages(void) {
-    FILE *smaps = fopen("/proc/self/smaps", "r");
-    if (!smaps) return 0;
-    size_t released = 0;
-    struct burrow_mapping current = {0};
-    int have = 0;
-    char line[1024];
-    while (fgets(line, sizeof line, smaps)) {
-        unsigned long start, end, kib;
-        char perms[5], path[512];
-        int fields = sscanf(line, "%lx-%lx %4s %*s %*s %*s %511s", &start, &end, perms, path);
-        if (fields >= 3) {
-            if (have) released += burrow_release_mapping(&current);
-            current = (struct burrow_mapping){ .start = start, .end = end, .file_backed = fields == 4 && path[0] == '/' };
-            memcpy(current.perms, perms, sizeof perms);
-            have = 1;
-        } else if (sscanf(line, "Rss: %lu kB", &kib) == 1) {
-            current.rss_kib = kib;
-        } else if (sscanf(line, "Anonymous: %lu kB", &kib) == 1) {
-            current.anonymous_kib = kib;
+/// Calls `each` with every line of the file at `path`, read with read(2) into a fixed buffer.
+/// Not stdio: fopen and sscanf are some 250 KiB of libc's code that each look mapped again, so
+/// a look made the process bigger than the pages it gave back. Lines longer than the buffer
+/// are cut (no line this code reads is near it).
+static void burrow_each_line(const char *path, void (*each)(const char *line, const char *end, void *state), void *state) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    char buffer[8192];
+    size_t held = 0;
+    for (;;) {
+        ssize_t got = read(fd, buffer + held, sizeof buffer - held);
+        if (got <= 0) break;
+        held += (size_t)got;
+        char *line = buffer, *newline;
+        while ((newline = memchr(line, '\n', held - (size_t)(line - buffer)))) {
+            each(line, newline, state);
+            line = newline + 1;
         }
+        held -= (size_t)(line - buffer);
+        if (held == sizeof buffer) { each(buffer, buffer + held, state); held = 0; continue; }
+        memmove(buffer, line, held);
     }
-    if (have) released += burrow_release_mapping(&current);
-    fclose(smaps);
+    if (held > 0) each(buffer, buffer + held, state);
+    close(fd);
+}
+
+/// Reads an unsigned number in `base` (10 or 16) at *at, moving past it; ULONG_MAX-safe enough
+/// for addresses and kB counts. Returns 0 when no digit is there.
+static int burrow_number(const char **at, const char *end, int base, unsigned long *value) {
+    const char *p = *at;
+    unsigned long n = 0;
+    for (; p < end; p++) {
+        int digit;
+        if (*p >= '0' && *p <= '9') digit = *p - '0';
+        else if (base == 16 && *p >= 'a' && *p <= 'f') digit = *p - 'a' + 10;
+        else break;
+        n = n * (unsigned long)base + (unsigned long)digit;
+    }
+    if (p == *at) return 0;
+    *value = n;
+    *at = p;
+    return 1;
+}
+
+static const char *burrow_skip_field(const char *p, const char *end) {
+    while (p < end && *p != ' ') p++;
+    while (p < end && *p == ' ') p++;
+    return p;
+}
+
+/// The value of a "Name:   123 kB" line when it starts with `name` (with its colon).
+static int burrow_field_kib(const char *line, const char *end, const char *name, unsigned long *kib) {
+    size_t length = strlen(name);
+    if ((size_t)(end - line) <= length || memcmp(line, name, length) != 0) return 0;
+    const char *p = line + length;
+    while (p < end && *p == ' ') p++;
+    return burrow_number(&p, end, 10, kib);
+}
+
+struct burrow_smaps_pass {
+    struct burrow_mapping current;
+    int have;
+    size_t released;
+};
+
+/// One line of /proc/self/smaps: a mapping's header ("start-end perms offset dev inode path")
+/// or one of its fields.
+static void burrow_smaps_line(const char *line, const char *end, void *state) {
+    struct burrow_smaps_pass *pass = state;
+    unsigned long start, finish, kib;
+    const char *p = line;
+    if (burrow_number(&p, end, 16, &start) && p < end && *p == '-' && (p++, burrow_number(&p, end, 16, &finish))
+        && p + 5 < end && *p == ' ') {
+        if (pass->have) pass->released += burrow_release_mapping(&pass->current);
+        pass->current = (struct burrow_mapping){ .start = start, .end = finish };
+        memcpy(pass->current.perms, p + 1, 4);
+        p = burrow_skip_field(p + 1, end); // perms
+        p = burrow_skip_field(p, end);     // offset
+        p = burrow_skip_field(p, end);     // device
+        p = burrow_skip_field(p, end);     // inode; then the path, if any
+        pass->current.file_backed = p < end && *p == '/';
+        pass->have = 1;
+    } else if (burrow_field_kib(line, end, "Rss:", &kib)) {
+        pass->current.rss_kib = kib;
+    } else if (burrow_field_kib(line, end, "Anonymous:", &kib)) {
+        pass->current.anonymous_kib = kib;
+    }
+}
+
+size_t burrow_release_clean_file_pages(void) {
+    struct burrow_smaps_pass pass = {0};
+    burrow_each_line("/proc/self/smaps", burrow_smaps_line, &pass);
+    if (pass.have) pass.released += burrow_release_mapping(&pass.current);
+    size_t released = pass.released;
     // The executable's constants: the linker put them in its writable segment (some of the
     // `.rodata` sections Swift emits are flagged writable, and one writable input makes the
     // output writable), so the pass above leaves them, though nothing writes a constant.
@@ -174,13 +243,20 @@ done:
     return found;
 }
 
-size_t burrow_resident_file_bytes(void) {
-    FILE *statm = fopen("/proc/self/statm", "r");
-    if (!statm) return 0;
+/// statm: "size resident shared text lib data dt", in pages.
+static void burrow_statm_line(const char *line, const char *end, void *state) {
     unsigned long size, resident, shared;
-    int fields = fscanf(statm, "%lu %lu %lu", &size, &resident, &shared);
-    fclose(statm);
-    return fields == 3 ? (size_t)shared * (size_t)sysconf(_SC_PAGESIZE) : 0;
+    const char *p = line;
+    if (burrow_number(&p, end, 10, &size) && (p = burrow_skip_field(p, end), burrow_number(&p, end, 10, &resident))
+        && (p = burrow_skip_field(p, end), burrow_number(&p, end, 10, &shared))) {
+        *(size_t *)state = (size_t)shared * (size_t)sysconf(_SC_PAGESIZE);
+    }
+}
+
+size_t burrow_resident_file_bytes(void) {
+    size_t bytes = 0;
+    burrow_each_line("/proc/self/statm", burrow_statm_line, &bytes);
+    return bytes;
 }
 #else
 size_t burrow_release_clean_file_pages(void) { return 0; }
