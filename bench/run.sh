@@ -239,8 +239,11 @@ if [ -x "$peers_dir/bore" ] && ! (exec 3<>/dev/tcp/127.0.0.1/7835) 2>/dev/null; 
 fi
 [ ${#peer_targets[@]} -gt 0 ] || echo "no peer tunnels in $peers_dir: frp, rathole and bore are skipped" >&2
 # A peer's public port may listen before its client has connected: wait for an echo through it.
+# Up to 30 s, 5 s a try: a tunnel that accepts the visitor but never answers (rathole once,
+# holding 10,000 visitors) must not hang the run.
 wait_echo() {
-  for _ in $(seq 1 100); do "$bin/burrow-bench" latency --port "$1" --count 1 >/dev/null 2>&1 && return 0; sleep 0.1; done
+  local until=$((SECONDS + 30))
+  while [ $SECONDS -lt $until ]; do timeout 5 "$bin/burrow-bench" latency --port "$1" --count 1 >/dev/null 2>&1 && return 0; sleep 0.1; done
   echo "no echo through port $1" >&2; return 1
 }
 for peer in "${peer_targets[@]}"; do
