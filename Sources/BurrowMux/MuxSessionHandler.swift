@@ -199,8 +199,9 @@ extension MuxSessionHandler {
     }
 
     /// A dictionary keeps the room it grew to, so a burst of 10,000 visitors left ~200 KiB of
-    /// table behind for the session's life. Rebuilt once an eighth full: the rebuild copies the
-    /// survivors, fewer than the removals since the last one, so removal stays O(1) amortised.
+    /// table behind for the session's life. Rebuilt once an eighth full, with room for twice
+    /// what is left: a rebuild copies what is left and comes only after most of the table
+    /// emptied, so a removal stays O(1) amortised.
     private func shrinkStreamTableIfMostlyEmpty() {
         guard self.streams.capacity > Self.smallTable, self.streams.count < self.streams.capacity / 8 else { return }
         var smaller = [UInt32: MuxStream](minimumCapacity: self.streams.count * 2)

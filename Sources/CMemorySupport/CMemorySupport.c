@@ -82,8 +82,9 @@ static void burrow_each_line(const char *path, void (*each)(const char *line, co
     close(fd);
 }
 
-/// Reads an unsigned number in `base` (10 or 16) at *at, moving past it; ULONG_MAX-safe enough
-/// for addresses and kB counts. Returns 0 when no digit is there.
+/// Reads an unsigned number in `base` (10 or 16, lower-case digits as /proc writes them) at
+/// *at, moving past it. No overflow check: addresses and kB counts fit. Returns 0 when no digit
+/// is there.
 static int burrow_number(const char **at, const char *end, int base, unsigned long *value) {
     const char *p = *at;
     unsigned long n = 0;

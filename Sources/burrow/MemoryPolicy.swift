@@ -7,8 +7,8 @@ import Dispatch
 /// 128 KiB mmap threshold is an mmap and a munmap, and a heap whose top is given back past the
 /// trim threshold is faulted in again by the next read: on a busy bridge that is an eighth of
 /// the CPU in page faults. So buffers up to 4 MiB come from the heap, and the heap keeps what
-/// it freed while traffic flows. What it keeps is given back when it is worth it: every two
-/// seconds, when more than `returnAbove` bytes lie free, `malloc_trim` returns them (and the
+/// it freed while traffic flows. What it keeps is given back when it is worth it: every
+/// second, when more than `returnAbove` bytes lie free, `malloc_trim` returns them (and the
 /// free pages inside the heap, which trimming the top alone never does), so a burst of
 /// visitors does not leave the process at its peak.
 ///
@@ -24,11 +24,14 @@ import Dispatch
 /// pages never written: all of them, since nothing writes a constant). They stay in the
 /// page cache, where the kernel may reclaim them first. A page needed again costs a minor
 /// fault: under steady traffic, the hot paths' few hundred after each release, well under a
-/// millisecond of CPU every two seconds.
+/// millisecond of CPU a second.
 enum MemoryPolicy {
     static let mmapThreshold = 4 << 20
     static let trimThreshold = 128 << 20
-    static let returnEvery = DispatchTimeInterval.seconds(2)
+    /// Every second, to the tenth: each heartbeat (10 s) maps a few MiB of code that the next
+    /// look gives back, and at two seconds (with a second's leeway) a sampled RSS landed on it
+    /// often enough to move the bench's median of five.
+    static let returnEvery = DispatchTimeInterval.seconds(1)
     static let returnAbove = 512 << 10
     static let codeAbove = 512 << 10
 
@@ -43,7 +46,7 @@ enum MemoryPolicy {
     static func apply() {
         guard burrow_malloc_set_thresholds(Self.mmapThreshold, Self.trimThreshold) == 1 else { return }
         let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
-        timer.schedule(deadline: .now() + Self.returnEvery, repeating: Self.returnEvery, leeway: .seconds(1))
+        timer.schedule(deadline: .now() + Self.returnEvery, repeating: Self.returnEvery, leeway: .milliseconds(100))
         timer.setEventHandler(handler: Self.returnMemory)
         timer.resume()
         Self.timer = timer
