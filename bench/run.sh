@@ -368,7 +368,9 @@ for target in burrow "${peer_targets[@]}"; do
   fi
   # Every visitor is bridged once an echo through the newest connection works.
   if ! wait_echo "${echo_ports[$target]}"; then
-    echo "$target carries no echo while holding $held visitors: its idle figure only" >&2
+    # rathole needs two descriptors a visitor in each process: at 10,000 it meets a limit of 20,000.
+    fds=""; for pid in ${memory_pids[$target]}; do fds+=" $(ls /proc/"$pid"/fd 2>/dev/null | wc -l)"; done
+    echo "$target carries no echo while holding $held visitors (its processes hold${fds} descriptors; the limit is $(ulimit -n)): its idle figure only" >&2
     exec {HOLD[1]}>&-
     wait "$HOLD_PID" 2>/dev/null || true
     memory_json+="\"$target\": {\"idle_kib\": $idle},"
