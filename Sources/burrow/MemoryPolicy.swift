@@ -28,9 +28,9 @@ import Dispatch
 enum MemoryPolicy {
     static let mmapThreshold = 4 << 20
     static let trimThreshold = 128 << 20
-    /// Every second, to the tenth: each heartbeat (10 s) maps a few MiB of code that the next
-    /// look gives back, and at two seconds (with a second's leeway) a sampled RSS landed on it
-    /// often enough to move the bench's median of five.
+    /// Every second, give or take a tenth: each heartbeat (10 s) maps a few MiB of code that the
+    /// next look gives back, and at two seconds (with a second's leeway) a sampled RSS landed on
+    /// it often enough to move the bench's median of five.
     static let returnEvery = DispatchTimeInterval.seconds(1)
     static let returnAbove = 512 << 10
     static let codeAbove = 512 << 10
