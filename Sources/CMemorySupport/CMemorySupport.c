@@ -259,7 +259,15 @@ size_t burrow_resident_file_bytes(void) {
     burrow_each_line("/proc/self/statm", burrow_statm_line, &bytes);
     return bytes;
 }
+#include <time.h>
+
+uint64_t burrow_process_cpu_nanoseconds(void) {
+    struct timespec now;
+    if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now) != 0) return 0;
+    return (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec;
+}
 #else
+uint64_t burrow_process_cpu_nanoseconds(void) { return 0; }
 size_t burrow_release_clean_file_pages(void) { return 0; }
 size_t burrow_release_unwritten_pages(void *start, size_t length) { return 0; }
 int burrow_executable_section(const char *name, void **start, size_t *length) { return 0; }

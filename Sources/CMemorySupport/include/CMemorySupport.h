@@ -2,6 +2,7 @@
 #define C_MEMORY_SUPPORT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /// Sets glibc's mmap and trim thresholds (mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD,
 /// which Swift's Glibc module does not offer: malloc.h is not in it). Returns 1 when both
@@ -34,5 +35,9 @@ int burrow_executable_section(const char *name, void **start, size_t *length);
 /// Bytes of this process's resident pages that are backed by files (statm's "shared": the
 /// binary's and libraries' pages, copied-on-write ones excepted). 0 off Linux.
 size_t burrow_resident_file_bytes(void);
+
+/// CPU time this process has used, all threads, in nanoseconds (CLOCK_PROCESS_CPUTIME_ID; 0
+/// off Linux).
+uint64_t burrow_process_cpu_nanoseconds(void);
 
 #endif
