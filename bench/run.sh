@@ -369,7 +369,7 @@ for target in burrow "${peer_targets[@]}"; do
   # Every visitor is bridged once an echo through the newest connection works.
   if ! wait_echo "${echo_ports[$target]}"; then
     # rathole needs two descriptors a visitor in each process: at 10,000 it meets a limit of 20,000.
-    fds=""; for pid in ${memory_pids[$target]}; do fds+=" $(ls /proc/"$pid"/fd 2>/dev/null | wc -l)"; done
+    fds=""; for pid in ${memory_pids[$target]}; do fds+=" $(ls /proc/"$pid"/fd 2>/dev/null | wc -l || true)"; done   # 0 for one that died
     echo "$target carries no echo while holding $held visitors (its processes hold${fds} descriptors; the limit is $(ulimit -n)): its idle figure only" >&2
     exec {HOLD[1]}>&-
     wait "$HOLD_PID" 2>/dev/null || true
