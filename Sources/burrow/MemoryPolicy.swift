@@ -24,8 +24,8 @@ import Dispatch
 /// the binary's constants (`.rodata`, which the linker puts in the writable segment, so only the
 /// pages never written: all of them, since nothing writes a constant). They stay in the
 /// page cache, where the kernel may reclaim them first. A page needed again costs a minor
-/// fault: under steady traffic, the hot paths' few hundred after each release, well under a
-/// millisecond of CPU a second.
+/// fault; as nothing is given back in a busy second, traffic that resumes faults its hot paths
+/// back once: a few hundred, well under a millisecond of CPU.
 enum MemoryPolicy {
     static let mmapThreshold = 4 << 20
     static let trimThreshold = 128 << 20
