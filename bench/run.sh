@@ -57,10 +57,12 @@ udp_echo_port=$(awk '/LISTEN/ {print $2}' "$work/udp-echo.out")
 socat_echo=$(free_port); socat_iperf=$(free_port)
 socat TCP-LISTEN:"$socat_echo",fork,reuseaddr,backlog=4096 TCP:127.0.0.1:"$echo_port" & pids+=($!)
 socat TCP-LISTEN:"$socat_iperf",fork,reuseaddr TCP:127.0.0.1:"$iperf_port" & pids+=($!)
-# UDP: iperf3's datagrams share the port number of its control connection.
+# UDP: iperf3's datagrams share the port number of its control connection. A UDP child (one per
+# visitor address) never sees an end of its flow: -T 10 ends it after 10 s without a datagram,
+# or it outlives the run (only the listening parent's PID is known to the cleanup).
 socat_udp_echo=$(free_port)
-socat UDP-LISTEN:"$socat_udp_echo",fork,reuseaddr UDP:127.0.0.1:"$udp_echo_port" & pids+=($!)
-socat UDP-LISTEN:"$socat_iperf",fork,reuseaddr UDP:127.0.0.1:"$iperf_port" & pids+=($!)
+socat -T 10 UDP-LISTEN:"$socat_udp_echo",fork,reuseaddr UDP:127.0.0.1:"$udp_echo_port" & pids+=($!)
+socat -T 10 UDP-LISTEN:"$socat_iperf",fork,reuseaddr UDP:127.0.0.1:"$iperf_port" & pids+=($!)
 
 # --- WebSocket to TCP on loopback: websockify and burrow bridge ------------------------------------
 websockify_port=$(free_port); bridge_port=$(free_port)
