@@ -43,7 +43,7 @@ for spec in "$@"; do
   wait_line "$dir/server.log" "listening for clients"
   "$binary" client -c "$dir/client.toml" > "$dir/client.log" 2>&1 & client=$!; pids+=("$client")
   wait_line "$dir/client.log" "is published on server port"
-  sleep 7   # quiet: burrow gives start-up's pages back at its first look, 5 s after start
+  sleep 7   # quiet: burrow gives start-up's pages back at its first quiet look, a second or two in
   total=0
   for role in server client; do
     pid=${!role}

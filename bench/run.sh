@@ -327,7 +327,7 @@ cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print 
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 # The median of five samples a second apart: a quiet process's RSS still moves (burrow's
-# heartbeat maps pages that its memory policy gives back within 2 s), and one sample is a draw.
+# heartbeat maps pages that its memory policy gives back within a second), and one sample is a draw.
 quiet_rss_kib() {
   local samples=()
   for _ in 1 2 3 4 5; do samples+=("$(rss_kib "$@")"); sleep 1; done
@@ -351,7 +351,7 @@ targets=(direct socat ssh burrow burrow_tls burrow_ws "${peer_targets[@]}")
 # (nothing carried yet but the echo that showed it works), while holding idle visitor
 # connections, and after they are gone. Both quiet figures are taken after 7 s without traffic
 # (for the closes to cross, and for burrow's memory policy to give back what start-up, the echo
-# or the visitors left: it looks every 2 s), as the median of five samples a second apart; the
+# or the visitors left: it looks every quiet second), as the median of five samples a second apart; the
 # echo that shows the tunnel still works comes after the figure, as the one before idle does.
 declare -A memory_pids=([burrow]="$burrow_server_pid $burrow_client_pid")
 for peer in "${peer_targets[@]}"; do memory_pids[$peer]=${peer_memory_pids[$peer]}; done

@@ -57,7 +57,7 @@ static size_t burrow_release_mapping(const struct burrow_mapping *m) {
 }
 
 /// Calls `each` with every line of the file at `path`, read with read(2) into a fixed buffer.
-/// Not stdio: fopen and sscanf are some 250 KiB of libc's code that each look mapped again, so
+/// Not stdio: fopen and sscanf are some 400 KiB of libc's code that each look mapped again, so
 /// a look made the process bigger than the pages it gave back. Lines longer than the buffer
 /// are cut (no line this code reads is near it).
 static void burrow_each_line(const char *path, void (*each)(const char *line, const char *end, void *state), void *state) {

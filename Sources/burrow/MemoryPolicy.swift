@@ -9,9 +9,9 @@ import Dispatch
 /// the CPU in page faults. So buffers up to 4 MiB come from the heap, and the heap keeps what
 /// it freed while traffic flows. What it keeps is given back when it is worth it: every
 /// second in which the process was quiet (under 5% of a core), when more than `returnAbove`
-/// bytes lie free, `malloc_trim` returns them (and the
-/// free pages inside the heap, which trimming the top alone never does), so a burst of
-/// visitors does not leave the process at its peak.
+/// bytes lie free, `malloc_trim` returns them (and the free pages inside the heap, which
+/// trimming the top alone never does), so a burst of visitors does not leave the process at
+/// its peak.
 ///
 /// Pages of code are given back too. Start-up touches far more of the binary than a running
 /// tunnel uses (argument and config parsing, TLS set-up, the Swift runtime's first conformance
@@ -39,11 +39,12 @@ enum MemoryPolicy {
     nonisolated(unsafe) private static var timer: DispatchSourceTimer?
     /// The fewest resident file-backed bytes seen just after code was given back (0 before the
     /// first look): the floor what is mapped is measured against. The lowest, not the last, since
-    /// a release while the process is busy is followed at once by faults that are not start-up's
+    /// a release can be followed at once by faults (a visitor arriving) that are not start-up's
     /// or a burst's leftovers. Read and written by the timer's handler only, one call at a time.
     nonisolated(unsafe) private static var codeFloor = 0
-    /// The process's CPU time at the last look (the timer's handler only, as `codeFloor`).
-    nonisolated(unsafe) private static var lastCPU = burrow_process_cpu_nanoseconds()
+    /// The process's CPU time at the last look, or when the timer started (set by `apply`, then
+    /// by the timer's handler only, as `codeFloor`).
+    nonisolated(unsafe) private static var lastCPU: UInt64 = 0
     /// CPU time since the last look above which the process is busy: 5% of a core. An idle
     /// tunnel's heartbeat and the look itself take well under a millisecond.
     static let busyAbove: UInt64 = 50_000_000
@@ -51,6 +52,10 @@ enum MemoryPolicy {
     /// Sets the thresholds and starts giving free memory back. Call once, first thing.
     static func apply() {
         guard burrow_malloc_set_thresholds(Self.mmapThreshold, Self.trimThreshold) == 1 else { return }
+        // Set here, not as the static's initial value: Swift initializes statics on first use, so
+        // the first look would read it after its own clock and take the wrapped difference for a
+        // busy second.
+        Self.lastCPU = burrow_process_cpu_nanoseconds()
         let timer = DispatchSource.makeTimerSource(queue: .global(qos: .utility))
         timer.schedule(deadline: .now() + Self.returnEvery, repeating: Self.returnEvery, leeway: .milliseconds(100))
         timer.setEventHandler(handler: Self.returnMemory)
