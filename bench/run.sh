@@ -324,6 +324,13 @@ udp_best() {
 
 # CPU ticks (1/100 s) used so far by the processes given.
 cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' /proc/"$pid"/stat))); done; echo "$total"; }
+# The same split into user and system ticks: "USER SYSTEM".
+cpu_split() { awk '{u += $14; s += $15} END {print u, s}' $(printf '/proc/%s/stat ' "$@"); }
+# JSON for the user and system CPU, in µs per item, between two cpu_split readings over COUNT items.
+cpu_per_item() {
+  python3 -c "import sys; u0, s0, u1, s1, n = map(float, sys.argv[1:]); print('{\"user_us\": %.1f, \"system_us\": %.1f}' % ((u1 - u0) * 1e4 / n, (s1 - s0) * 1e4 / n))" \
+    $1 $2 $3 $4 "$5"
+}
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
 # The median of five samples a second apart: a quiet process's RSS still moves (burrow's
@@ -409,9 +416,20 @@ for target in "${targets[@]}"; do
   # -R: the service sends, so the data crosses the tunnel from client to server (masked on ws).
   reverse=$(iperf_gbps "${iperf_ports[$target]}" -R)
   parallel=$(iperf_gbps "${iperf_ports[$target]}" -P 8)
+  # For burrow over tcp and the peers, the user and system CPU their relays (server and client)
+  # spend per round trip and per new connection: where a tunnel's time goes, kernel or its own.
+  relays=${memory_pids[$target]:-}
+  split0=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
   latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
+  split1=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
-  json+="\"$target\": {\"single_gbps\": $single, \"cpu_s_per_gb\": $cpu_per_gb, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate},"
+  split2=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
+  relay_cpu="{}"
+  if [ -n "$relays" ]; then
+    connections=$(echo "$rate" | python3 -c 'import json, sys; print(max(1, json.load(sys.stdin)["completed"]))')
+    relay_cpu="{\"per_round_trip\": $(cpu_per_item $split0 $split1 "$latency_count"), \"per_connection\": $(cpu_per_item $split1 $split2 "$connections")}"
+  fi
+  json+="\"$target\": {\"single_gbps\": $single, \"cpu_s_per_gb\": $cpu_per_gb, \"reverse_gbps\": $reverse, \"parallel8_gbps\": $parallel, \"latency\": $latency, \"rate\": $rate, \"relay_cpu\": $relay_cpu},"
 done
 
 # UDP: direct, socat's relay, burrow over tcp.
@@ -540,4 +558,26 @@ if table_peers:
     back = (mem["burrow"]["after_kib"] - mem["burrow"]["idle_kib"]) / mem["burrow"]["idle_kib"] * 100
     print(f"burrow RSS 7 s after the hold: {back:+.0f}% of idle (goal: within 10%); peers: " +
           ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in table_peers if "after_kib" in mem.get(t, {})))
+    # Where the round trip and the connection go: each tunnel's relays (server + client), user
+    # (its own code) against system (the kernel's part of the same socket work).
+    split = [t for t in table_peers + ["burrow"] if r.get(t, {}).get("relay_cpu")]
+    print()
+    print("| server + client CPU, µs".ljust(37) + "| " + " | ".join(t.ljust(10) for t in split))
+    for name, keys in [("per round trip, user", ("per_round_trip", "user_us")), ("per round trip, system", ("per_round_trip", "system_us")),
+                       ("per new connection, user", ("per_connection", "user_us")), ("per new connection, system", ("per_connection", "system_us"))]:
+        print(f"| {name:34} | " + " | ".join(f"{result(t, 'relay_cpu', *keys):10.1f}" for t in split))
+    # What the goals leave a tunnel, from this run's own figures (estimates: a round trip is
+    # the sum of its steps; the rate workload keeps both cores busy).
+    peers_split = [t for t in split if t != "burrow"]
+    if peers_split:
+        fastest = min(peers_split, key=lambda t: result(t, "latency", "p50_us"))
+        p50, user = result(fastest, "latency", "p50_us"), result(fastest, "relay_cpu", "per_round_trip", "user_us")
+        print(f"round trip: {fastest}'s relays spend {user:.1f} µs of their own CPU per round trip; the same kernel path with none would be "
+              f"{(p50 - user) / p50:.2f}x its p50 (goal 0.8x)")
+        busiest = max(peers_split, key=lambda t: result(t, "rate", "connections_per_second"))
+        cores = os.cpu_count()
+        budget = cores * 1e6 / (1.5 * result(busiest, "rate", "connections_per_second")) - cores * 1e6 / result("direct", "rate", "connections_per_second")
+        print(f"connections: at 1.5x {busiest}'s rate, {cores} busy cores leave a tunnel's relays about {budget:.0f} µs per connection beyond what "
+              f"direct costs; burrow's kernel part alone is {result('burrow', 'relay_cpu', 'per_connection', 'system_us'):.0f}, "
+              f"{busiest}'s whole {result(busiest, 'relay_cpu', 'per_connection', 'user_us') + result(busiest, 'relay_cpu', 'per_connection', 'system_us'):.0f}")
 PY
