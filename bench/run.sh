@@ -333,6 +333,13 @@ cpu_per_item() {
 }
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
+# Each process's anonymous and file-backed resident KiB, one sample, as JSON: where a figure sits
+# (heap left by a burst, or pages of code not yet given back).
+rss_split() {
+  local out="["
+  for pid in "$@"; do out+="$(awk '/^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {printf "{\"anon_kib\": %d, \"file_kib\": %d},", a, f}' /proc/"$pid"/status)"; done
+  echo "${out%,}]"
+}
 # The median of five samples a second apart: a quiet process's RSS still moves (burrow's
 # heartbeat maps pages that its memory policy gives back within a second), and one sample is a draw.
 quiet_rss_kib() {
@@ -367,6 +374,7 @@ memory_json="\"memory\": {"
 for target in burrow "${peer_targets[@]}"; do
   echo "measuring memory of $target..." >&2
   idle=$(quiet_rss_kib ${memory_pids[$target]})
+  idle_split=$(rss_split ${memory_pids[$target]})
   coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
   if ! read -r held_line <&"${HOLD[0]}"; then
     # A tunnel that cannot hold that many (bore opens a connection to its server per visitor).
@@ -390,8 +398,9 @@ for target in burrow "${peer_targets[@]}"; do
   wait "$HOLD_PID" 2>/dev/null || true
   sleep 7
   after=$(quiet_rss_kib ${memory_pids[$target]})
+  after_split=$(rss_split ${memory_pids[$target]})
   wait_echo "${echo_ports[$target]}" || true
-  memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held},"
+  memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held, \"idle_split\": $idle_split, \"after_split\": $after_split},"
 done
 memory_json="${memory_json%,}}"
 # A tunnel that died holding the visitors (bore, at 10,000) sits out the rest.
@@ -558,6 +567,9 @@ if table_peers:
     back = (mem["burrow"]["after_kib"] - mem["burrow"]["idle_kib"]) / mem["burrow"]["idle_kib"] * 100
     print(f"burrow RSS 7 s after the hold: {back:+.0f}% of idle (goal: within 10%); peers: " +
           ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in table_peers if "after_kib" in mem.get(t, {})))
+    split_text = lambda key: ", ".join(f"{name} anon {p['anon_kib'] / 1024:.1f} + file {p['file_kib'] / 1024:.1f}"
+                                       for name, p in zip(["server", "client"], mem["burrow"][key]))
+    print(f"burrow MiB by process, one sample after each median: idle {split_text('idle_split')}; after the hold {split_text('after_split')}")
     # Where the round trip and the connection go: each tunnel's relays (server + client), user
     # (its own code) against system (the kernel's part of the same socket work).
     split = [t for t in table_peers + ["burrow"] if r.get(t, {}).get("relay_cpu")]
