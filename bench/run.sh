@@ -322,10 +322,11 @@ udp_best() {
   echo "$best"
 }
 
-# CPU ticks (1/100 s) used so far by the processes given.
-cpu_ticks() { local total=0; for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' /proc/"$pid"/stat))); done; echo "$total"; }
-# The same split into user and system ticks: "USER SYSTEM".
-cpu_split() { awk '{u += $14; s += $15} END {print u, s}' $(printf '/proc/%s/stat ' "$@"); }
+# CPU ticks (1/100 s) used so far by the processes given, user and system: "USER SYSTEM" ("0 0"
+# for none).
+cpu_split() { if [ $# -eq 0 ]; then echo 0 0; else awk '{u += $14; s += $15} END {print u, s}' $(printf '/proc/%s/stat ' "$@"); fi; }
+# Their sum.
+cpu_ticks() { cpu_split "$@" | awk '{print $1 + $2}'; }
 # JSON for the user and system CPU, in µs per item, between two cpu_split readings over COUNT items.
 cpu_per_item() {
   python3 -c "import sys; u0, s0, u1, s1, n = map(float, sys.argv[1:]); print('{\"user_us\": %.1f, \"system_us\": %.1f}' % ((u1 - u0) * 1e4 / n, (s1 - s0) * 1e4 / n))" \
@@ -333,18 +334,19 @@ cpu_per_item() {
 }
 
 rss_kib() { local total=0; for pid in "$@"; do total=$((total + $(awk '/VmRSS/ {print $2}' /proc/"$pid"/status))); done; echo "$total"; }
-# Each process's anonymous and file-backed resident KiB, one sample, as JSON: where a figure sits
-# (heap left by a burst, or pages of code not yet given back).
+# Each process's anonymous and file-backed resident KiB, as JSON: where a figure sits (heap left
+# by a burst, or pages of code not yet given back).
 rss_split() {
   local out="["
   for pid in "$@"; do out+="$(awk '/^RssAnon/ {a = $2} /^RssFile/ {f = $2} END {printf "{\"anon_kib\": %d, \"file_kib\": %d},", a, f}' /proc/"$pid"/status)"; done
   echo "${out%,}]"
 }
-# The median of five samples a second apart: a quiet process's RSS still moves (burrow's
-# heartbeat maps pages that its memory policy gives back within a second), and one sample is a draw.
+# The median of five samples a second apart, "KIB SPLIT" (SPLIT: that sample's rss_split): a
+# quiet process's RSS still moves (burrow's heartbeat maps pages that its memory policy gives back
+# within a second), and one sample is a draw.
 quiet_rss_kib() {
   local samples=()
-  for _ in 1 2 3 4 5; do samples+=("$(rss_kib "$@")"); sleep 1; done
+  for _ in 1 2 3 4 5; do samples+=("$(rss_kib "$@") $(rss_split "$@")"); sleep 1; done
   printf '%s\n' "${samples[@]}" | sort -n | sed -n 3p
 }
 
@@ -373,8 +375,7 @@ sleep 7   # quiet, as before the figure after the hold
 memory_json="\"memory\": {"
 for target in burrow "${peer_targets[@]}"; do
   echo "measuring memory of $target..." >&2
-  idle=$(quiet_rss_kib ${memory_pids[$target]})
-  idle_split=$(rss_split ${memory_pids[$target]})
+  read -r idle idle_split <<< "$(quiet_rss_kib ${memory_pids[$target]})"
   coproc HOLD { "$bin/burrow-bench" hold --port "${echo_ports[$target]}" --count "$held" 2>/dev/null; }
   if ! read -r held_line <&"${HOLD[0]}"; then
     # A tunnel that cannot hold that many (bore opens a connection to its server per visitor).
@@ -397,8 +398,7 @@ for target in burrow "${peer_targets[@]}"; do
   exec {HOLD[1]}>&-
   wait "$HOLD_PID" 2>/dev/null || true
   sleep 7
-  after=$(quiet_rss_kib ${memory_pids[$target]})
-  after_split=$(rss_split ${memory_pids[$target]})
+  read -r after after_split <<< "$(quiet_rss_kib ${memory_pids[$target]})"
   wait_echo "${echo_ports[$target]}" || true
   memory_json+="\"$target\": {\"idle_kib\": $idle, \"holding_kib\": $holding, \"after_kib\": $after, \"held\": $held, \"idle_split\": $idle_split, \"after_split\": $after_split},"
 done
@@ -417,9 +417,9 @@ for target in "${targets[@]}"; do
   # For burrow, also the CPU its server and client spend per GB carried (single stream): the
   # cost of a transport, independent of how many cores the machine has.
   measured=${burrow_pids[$target]:-}
-  before=$( [ -n "$measured" ] && cpu_ticks $measured || echo 0)
+  before=$(cpu_ticks $measured)
   single=$(iperf_gbps "${iperf_ports[$target]}")
-  after=$( [ -n "$measured" ] && cpu_ticks $measured || echo 0)
+  after=$(cpu_ticks $measured)
   cpu_per_gb=$(python3 -c "import sys; t, g, d = map(float, sys.argv[1:]); print(round(t / 100 / (g * d / 8), 3) if t else 0)" \
       "$((after - before))" "$single" "$duration")
   # -R: the service sends, so the data crosses the tunnel from client to server (masked on ws).
@@ -428,11 +428,11 @@ for target in "${targets[@]}"; do
   # For burrow over tcp and the peers, the user and system CPU their relays (server and client)
   # spend per round trip and per new connection: where a tunnel's time goes, kernel or its own.
   relays=${memory_pids[$target]:-}
-  split0=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
+  split0=$(cpu_split $relays)
   latency=$("$bin/burrow-bench" latency --port "${echo_ports[$target]}" --count "$latency_count")
-  split1=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
+  split1=$(cpu_split $relays)
   rate=$("$bin/burrow-bench" rate --port "${echo_ports[$target]}" --seconds "$rate_seconds" --concurrency 16)
-  split2=$( [ -n "$relays" ] && cpu_split $relays || echo 0 0)
+  split2=$(cpu_split $relays)
   relay_cpu="{}"
   if [ -n "$relays" ]; then
     connections=$(echo "$rate" | python3 -c 'import json, sys; print(max(1, json.load(sys.stdin)["completed"]))')
@@ -569,7 +569,7 @@ if table_peers:
           ", ".join(f"{t} {(mem[t]['after_kib'] - mem[t]['idle_kib']) / mem[t]['idle_kib'] * 100:+.0f}%" for t in table_peers if "after_kib" in mem.get(t, {})))
     split_text = lambda key: ", ".join(f"{name} anon {p['anon_kib'] / 1024:.1f} + file {p['file_kib'] / 1024:.1f}"
                                        for name, p in zip(["server", "client"], mem["burrow"][key]))
-    print(f"burrow MiB by process, one sample after each median: idle {split_text('idle_split')}; after the hold {split_text('after_split')}")
+    print(f"burrow MiB by process, in the median sample: idle {split_text('idle_split')}; after the hold {split_text('after_split')}")
     # Where the round trip and the connection go: each tunnel's relays (server + client), user
     # (its own code) against system (the kernel's part of the same socket work).
     split = [t for t in table_peers + ["burrow"] if r.get(t, {}).get("relay_cpu")]

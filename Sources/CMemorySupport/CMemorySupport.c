@@ -33,6 +33,7 @@ int burrow_malloc_trim(void) { return 0; }
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /// One mapping of /proc/self/smaps while its lines are read.
@@ -259,7 +260,6 @@ size_t burrow_resident_file_bytes(void) {
     burrow_each_line("/proc/self/statm", burrow_statm_line, &bytes);
     return bytes;
 }
-#include <time.h>
 
 uint64_t burrow_process_cpu_nanoseconds(void) {
     struct timespec now;

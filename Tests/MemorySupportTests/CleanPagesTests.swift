@@ -84,10 +84,12 @@ final class CleanPagesTests: XCTestCase {
 
         // Every page read (so resident), then given back, then read again from the file.
         let constantBytes = UnsafeRawBufferPointer(start: constants, count: length)
-        let sums = stride(from: 0, to: length, by: 4096).map { constantBytes[$0..<min($0 + 4096, length)].reduce(0) { $0 &+ UInt64($1) } }
+        func pageSums() -> [UInt64] {
+            stride(from: 0, to: length, by: 4096).map { constantBytes[$0..<min($0 + 4096, length)].reduce(0) { $0 &+ UInt64($1) } }
+        }
+        let sums = pageSums()
         XCTAssertGreaterThan(burrow_release_unwritten_pages(constants, length), 0)
-        let sumsAgain = stride(from: 0, to: length, by: 4096).map { constantBytes[$0..<min($0 + 4096, length)].reduce(0) { $0 &+ UInt64($1) } }
-        XCTAssertEqual(sums, sumsAgain)
+        XCTAssertEqual(pageSums(), sums)
     }
 
     func testResidentFileBytesCountTheBinary() {
